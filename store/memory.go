@@ -1,0 +1,95 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"golang.org/x/oauth2"
+)
+
+// Memory is a [Store] and [Locker] that keeps the token in memory. Several
+// Transports in one process may share a Memory; its lock then lets only one of
+// them refresh at a time. The zero value is not usable: call [NewMemory].
+type Memory struct {
+	lock chan struct{} // a one-slot semaphore, so that Lock can honour ctx
+
+	mu  sync.Mutex
+	tok *oauth2.Token
+}
+
+// NewMemory returns a Memory store holding tok, which may be nil.
+func NewMemory(tok *oauth2.Token) *Memory {
+	m := &Memory{lock: make(chan struct{}, 1)}
+	if tok != nil {
+		m.tok = copyToken(tok)
+	}
+	return m
+}
+
+// Load returns a copy of the stored token, or ErrNotFound.
+func (m *Memory) Load(ctx context.Context) (*oauth2.Token, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.tok == nil {
+		return nil, ErrNotFound
+	}
+	return copyToken(m.tok), nil
+}
+
+// Save stores a copy of tok.
+func (m *Memory) Save(ctx context.Context, tok *oauth2.Token) error {
+	if tok == nil {
+		return fmt.Errorf("store: Save of a nil token")
+	}
+	m.mu.Lock()
+	m.tok = copyToken(tok)
+	m.mu.Unlock()
+	return nil
+}
+
+// Clear forgets the stored token.
+func (m *Memory) Clear(ctx context.Context) error {
+	m.mu.Lock()
+	m.tok = nil
+	m.mu.Unlock()
+	return nil
+}
+
+// Lock takes the store's lock, waiting until it is free or ctx ends. The
+// returned function releases it; it must be called once.
+func (m *Memory) Lock(ctx context.Context) (func() error, error) {
+	if err := acquire(ctx, m.lock); err != nil {
+		return nil, err
+	}
+	released := false
+	return func() error {
+		if released {
+			return fmt.Errorf("store: unlock of a lock already released")
+		}
+		released = true
+		<-m.lock
+		return nil
+	}, nil
+}
+
+func acquire(ctx context.Context, sem chan struct{}) error {
+	select {
+	case sem <- struct{}{}:
+		return nil
+	default:
+	}
+	select {
+	case sem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("store: waiting for lock: %w", ctx.Err())
+	}
+}
+
+// copyToken returns a shallow copy, so that callers cannot change what the
+// store holds. The extras (raw) are shared; they are never modified.
+func copyToken(tok *oauth2.Token) *oauth2.Token {
+	c := *tok
+	return &c
+}

@@ -1,0 +1,39 @@
+// Package store defines where a bearer Transport keeps its token pair, and
+// provides the in-memory store.
+//
+// A [Store] persists one token pair (one identity). A store shared by several
+// processes or machines should also implement [Locker], so that only one of
+// them refreshes at a time: with refresh-token rotation, two refreshes with the
+// same refresh token end the whole session.
+package store
+
+import (
+	"context"
+	"errors"
+
+	"golang.org/x/oauth2"
+)
+
+// ErrNotFound is returned by [Store.Load] when the store holds no token.
+var ErrNotFound = errors.New("store: no token stored")
+
+// Store persists one token pair. Implementations must be safe for concurrent
+// use. They must never put a token in an error message or a log line.
+type Store interface {
+	// Load returns the stored token, or an error wrapping ErrNotFound when
+	// there is none.
+	Load(ctx context.Context) (*oauth2.Token, error)
+	// Save replaces the stored token.
+	Save(ctx context.Context, tok *oauth2.Token) error
+	// Clear removes the stored token. Clearing an empty store is not an error.
+	Clear(ctx context.Context) error
+}
+
+// Locker is implemented by stores that can be shared between processes or
+// machines. The Transport holds the lock while it reloads, refreshes and saves
+// the token, so that only one holder of the store refreshes at a time.
+type Locker interface {
+	// Lock blocks until the lock is held or ctx ends. The returned unlock
+	// function releases it.
+	Lock(ctx context.Context) (unlock func() error, err error)
+}
