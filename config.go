@@ -1,0 +1,177 @@
+package bearer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/seamlessauth/bearer/internal/challenge"
+	"github.com/seamlessauth/bearer/store"
+)
+
+// Default values of the optional [Config] fields.
+const (
+	DefaultLeeway         = 30 * time.Second
+	DefaultRefreshTimeout = 30 * time.Second
+)
+
+// Config configures a [Transport]. Only Refresher is required.
+type Config struct {
+	// Refresher obtains a new token. Required.
+	Refresher Refresher
+
+	// Store persists the token pair. If nil, an empty in-memory store is
+	// used and the first token comes from [Transport.SetToken] or from the
+	// Refresher. A store that implements [store.Locker] makes refreshes
+	// exclusive across everything that shares it.
+	Store store.Store
+
+	// Base sends the requests. If nil, http.DefaultTransport is used.
+	Base http.RoundTripper
+
+	// OnLogout is called when the refresh token is rejected (invalid_grant
+	// and the like), once per token lineage, before any request that failed
+	// with it returns. It is never called for a transient failure.
+	OnLogout func(ctx context.Context, err error)
+
+	// Leeway is how long before its expiry a token is refreshed. Zero means
+	// DefaultLeeway; a negative value disables refreshing before expiry.
+	// It never exceeds half the token's lifetime.
+	Leeway time.Duration
+
+	// RefreshTimeout bounds one shared refresh, retries included, whatever
+	// the contexts of the requests waiting for it. Zero means
+	// DefaultRefreshTimeout.
+	RefreshTimeout time.Duration
+
+	// Hosts lists the hosts that get the token ("api.example.com", or
+	// "api.example.com:8443" to name a port as well). If empty, each request
+	// gets it for its own host, but a redirect hop only for the original host
+	// or a subdomain of it.
+	Hosts []string
+
+	// AllowHTTP lets the token travel over plain http to hosts other than
+	// loopback ones. Off by default.
+	AllowHTTP bool
+
+	// ShouldRefresh reports whether a response means the token was rejected.
+	// If nil, a 401 with no WWW-Authenticate challenge, or with a Bearer
+	// challenge whose error is absent or "invalid_token", triggers a refresh;
+	// a 401 with only other schemes, or with error="insufficient_scope",
+	// does not.
+	ShouldRefresh func(*http.Response) bool
+
+	// Logger receives debug and warning records about refreshes. If nil,
+	// nothing is logged. Tokens are never logged.
+	Logger *slog.Logger
+
+	// OnRefreshStart is called when a shared refresh starts.
+	OnRefreshStart func(ctx context.Context, reason Reason)
+
+	// OnRefresh is called when a shared refresh ends, successfully or not.
+	OnRefresh func(ctx context.Context, ev RefreshEvent)
+
+	// OnRetry is called before a request is sent again with a new token.
+	// req is the caller's request; it must not be modified.
+	OnRetry func(req *http.Request)
+}
+
+// Reason says why a refresh started.
+type Reason int
+
+// The reasons for a refresh.
+const (
+	// ReasonExpiring: the token expires within the leeway.
+	ReasonExpiring Reason = iota + 1
+	// ReasonRejected: the server answered 401 (see Config.ShouldRefresh).
+	ReasonRejected
+	// ReasonNoToken: there was no token yet.
+	ReasonNoToken
+)
+
+func (r Reason) String() string {
+	switch r {
+	case ReasonExpiring:
+		return "expiring"
+	case ReasonRejected:
+		return "rejected"
+	case ReasonNoToken:
+		return "no-token"
+	}
+	return fmt.Sprintf("Reason(%d)", int(r))
+}
+
+// RefreshEvent describes a finished shared refresh. It holds no token.
+type RefreshEvent struct {
+	Reason   Reason
+	Duration time.Duration
+	// Attempts is the number of refresher calls (0 when a token saved by
+	// another process was adopted instead).
+	Attempts int
+	// Adopted is true when a newer token found in the store was used
+	// instead of refreshing.
+	Adopted bool
+	// Expiry of the new token; zero if it has none or the refresh failed.
+	Expiry time.Time
+	// Err is nil on success; otherwise a *RefreshError.
+	Err error
+}
+
+// validate checks cfg once, in New, and fills in the defaults.
+func (cfg Config) validate() (Config, error) {
+	if cfg.Refresher == nil {
+		return cfg, errors.New("bearer: Config.Refresher is required")
+	}
+	if cfg.Store == nil {
+		cfg.Store = store.NewMemory(nil)
+	}
+	if cfg.Base == nil {
+		cfg.Base = http.DefaultTransport
+	}
+	if cfg.Leeway == 0 {
+		cfg.Leeway = DefaultLeeway
+	}
+	if cfg.RefreshTimeout < 0 {
+		return cfg, fmt.Errorf("bearer: Config.RefreshTimeout is negative (%v)", cfg.RefreshTimeout)
+	}
+	if cfg.RefreshTimeout == 0 {
+		cfg.RefreshTimeout = DefaultRefreshTimeout
+	}
+	for _, h := range cfg.Hosts {
+		if h == "" || strings.ContainsAny(h, "/ ") {
+			return cfg, fmt.Errorf("bearer: Config.Hosts: %q is not a host or host:port", h)
+		}
+		if _, port, err := net.SplitHostPort(h); err == nil && port == "" {
+			return cfg, fmt.Errorf("bearer: Config.Hosts: %q has an empty port", h)
+		}
+	}
+	if cfg.ShouldRefresh == nil {
+		cfg.ShouldRefresh = defaultShouldRefresh
+	}
+	return cfg, nil
+}
+
+// defaultShouldRefresh: a 401 whose challenges, if any, include a Bearer
+// challenge that blames the token (RFC 6750 §3.1) or gives no error at all.
+func defaultShouldRefresh(resp *http.Response) bool {
+	if resp.StatusCode != http.StatusUnauthorized {
+		return false
+	}
+	if len(resp.Header.Values("Www-Authenticate")) == 0 {
+		return true
+	}
+	c, ok := challenge.Bearer(resp.Header)
+	if !ok {
+		return false
+	}
+	switch strings.ToLower(c.Param("error")) {
+	case "", "invalid_token":
+		return true
+	}
+	return false
+}

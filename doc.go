@@ -1,0 +1,64 @@
+// Package bearer keeps an API client logged in. Its [Transport] is an
+// [http.RoundTripper] that wraps any base transport: it attaches the access
+// token to each request for the hosts it belongs to, refreshes the token
+// shortly before it expires and again when the server answers 401, collapses
+// every concurrent refresh into one, retries the rejected request once with
+// the new token, persists the token pair through a [store.Store], and calls
+// Config.OnLogout only when the refresh token is really dead.
+//
+// It is the "refresh-token interceptor" that web clients write by hand, done
+// so that it is safe under thousands of concurrent requests, with refresh
+// token rotation and reuse detection, and across processes that share one
+// token.
+//
+// # The flow
+//
+//	request ─► token due? ──yes──► shared refresh ─┐
+//	               │no                             │
+//	               ▼                               ▼
+//	         send with token ◄─────────────────────┘
+//	               │
+//	          401? ├──no──► response
+//	               │yes
+//	               ▼
+//	  token already replaced? ──no──► shared refresh (one per token)
+//	               │yes                     │
+//	               ▼                        ▼
+//	      send once more with the new token (body replayed via GetBody)
+//
+// A shared refresh is keyed by the token it replaces, so any number of
+// requests that fail with the same token cause exactly one call to the
+// [Refresher]. When the store is also a [store.Locker], the refresh runs
+// under its lock: reload, adopt a token that another process saved, or else
+// refresh with the newest refresh token and save it. A refresh token is
+// therefore never used twice, which servers that rotate refresh tokens treat
+// as theft.
+//
+// # Concurrency
+//
+// A Transport is safe for concurrent use. The token is read lock-free on each
+// request; only refreshes are serialised. A request whose context ends while
+// it waits for a refresh returns at once with an error wrapping the context's
+// error; the refresh goes on for the others under Config.RefreshTimeout.
+//
+// # Departures from the RoundTripper rules
+//
+// net/http asks a RoundTripper not to interpret responses and to return an
+// error only when no response was obtained. A Transport does read the status
+// of each response (Config.ShouldRefresh), and when the refresh that a 401
+// triggered fails, RoundTrip closes the 401 and returns the refresh error
+// instead, as a refresh interceptor does: the error says why the request
+// failed (errors.Is(err, ErrLoggedOut), errors.As(err, &*RefreshError)).
+// It sends a rejected request a second time, which a RoundTripper normally
+// leaves to its caller; a request whose body cannot be replayed (no GetBody)
+// is not sent again: the refresh still happens, and the 401 is returned.
+//
+// # Where the token goes
+//
+// Only to Config.Hosts when set; otherwise to the request's host, and on a
+// redirect hop only to that host or its subdomains. Never over plain http to
+// a host that is not loopback, unless Config.AllowHTTP. A request that
+// already has an Authorization header, or whose context was made with
+// [SkipAuth], is sent as it is. No token ever appears in an error, a log
+// record or the output of the package's String methods.
+package bearer

@@ -1,0 +1,165 @@
+package bearer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
+)
+
+var (
+	// ErrNoToken is returned when there is no token to send and none can be
+	// obtained, for example when the store is empty and the refresher needs a
+	// refresh token. Call [Transport.SetToken] to log in.
+	ErrNoToken = errors.New("bearer: no token")
+
+	// ErrLoggedOut is wrapped by the error of every request made after the
+	// refresh token was rejected, until [Transport.SetToken] is called.
+	ErrLoggedOut = errors.New("bearer: logged out")
+)
+
+// RefreshError is returned when a token refresh fails. Permanent tells
+// whether the session is over (the refresh token or the client was
+// rejected) or the failure was transient (network, timeout, 5xx), in which
+// case a later request refreshes again. Its message never contains a token.
+type RefreshError struct {
+	// Permanent is true when retrying cannot help: the Transport has logged
+	// out.
+	Permanent bool
+	// StatusCode is the HTTP status of the token endpoint's last answer, or 0.
+	StatusCode int
+	// Code is the OAuth2 error code of that answer (RFC 6749 §5.2), if any.
+	Code string
+	// Attempts is the number of times the refresher was called.
+	Attempts int
+	// Err is the refresher's last error.
+	Err error
+}
+
+func (e *RefreshError) Error() string {
+	var b strings.Builder
+	b.WriteString("bearer: ")
+	if e.Permanent {
+		b.WriteString("refresh rejected")
+	} else {
+		b.WriteString("refresh failed")
+	}
+	if e.Attempts > 1 {
+		fmt.Fprintf(&b, " after %d attempts", e.Attempts)
+	}
+	b.WriteString(": ")
+	b.WriteString(describe(e.Err))
+	return b.String()
+}
+
+// Unwrap returns the refresher's error.
+func (e *RefreshError) Unwrap() error { return e.Err }
+
+// Permanent marks err as a permanent refresh failure: a [Refresher] returns
+// Permanent(err) when the session cannot be refreshed any more, and the
+// Transport then logs out. Permanent(nil) is nil.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &permanentError{err}
+}
+
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }
+
+// permanentCodes are the RFC 6749 §5.2 error codes that no retry can fix.
+// invalid_request is left out on purpose: some servers answer it to the loser
+// of two concurrent refreshes, meaning "try again".
+var permanentCodes = map[string]bool{
+	"invalid_grant":          true,
+	"invalid_client":         true,
+	"unauthorized_client":    true,
+	"unsupported_grant_type": true,
+	"invalid_scope":          true,
+}
+
+// verdict is what classify makes of a refresher's error.
+type verdict struct {
+	permanent  bool
+	status     int
+	code       string
+	retryAfter time.Duration // from a Retry-After header, if any
+}
+
+// classify decides whether a refresh error ends the session. It is the one
+// place where errors are sorted; it never looks at message text.
+func classify(err error) verdict {
+	var v verdict
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) {
+		v.code = re.ErrorCode
+		if re.Response != nil {
+			v.status = re.Response.StatusCode
+			v.retryAfter = retryAfter(re.Response.Header)
+		}
+	}
+	var pe *permanentError
+	switch {
+	case errors.As(err, &pe), errors.Is(err, ErrNoToken):
+		v.permanent = true
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+	case re == nil:
+	case permanentCodes[v.code]:
+		v.permanent = true
+	case v.code == "invalid_request":
+	case v.status == http.StatusUnauthorized:
+		v.permanent = true
+	case v.status == http.StatusBadRequest && v.code == "":
+		// RFC 6749 §5.2 gives every 400 a code; without one, nothing says
+		// that a retry would help.
+		v.permanent = true
+	}
+	return v
+}
+
+// retryAfter reads a Retry-After header given in seconds or as an HTTP date.
+func retryAfter(h http.Header) time.Duration {
+	s := h.Get("Retry-After")
+	if s == "" {
+		return 0
+	}
+	if n, err := strconv.Atoi(s); err == nil && n >= 0 {
+		return time.Duration(n) * time.Second
+	}
+	if t, err := http.ParseTime(s); err == nil {
+		return time.Until(t)
+	}
+	return 0
+}
+
+// describe renders err without anything a token endpoint may have put in its
+// body: an oauth2.RetrieveError's message includes the raw response body.
+func describe(err error) string {
+	if err == nil {
+		return "no error"
+	}
+	var re *oauth2.RetrieveError
+	if !errors.As(err, &re) {
+		return err.Error()
+	}
+	var b strings.Builder
+	b.WriteString("token endpoint answered")
+	if re.Response != nil {
+		fmt.Fprintf(&b, " %d", re.Response.StatusCode)
+	}
+	if re.ErrorCode != "" {
+		fmt.Fprintf(&b, " %s", re.ErrorCode)
+	}
+	if re.ErrorDescription != "" {
+		fmt.Fprintf(&b, ": %s", re.ErrorDescription)
+	}
+	return b.String()
+}

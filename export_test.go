@@ -1,0 +1,12 @@
+package bearer
+
+import "time"
+
+// SetClock replaces t's clock. Call it before t is used.
+func SetClock(t *Transport, now func() time.Time) { t.now = now }
+
+// SetRetry replaces how often and how long t retries a transient refresh
+// failure. Call it before t is used.
+func SetRetry(t *Transport, attempts int, backoff func(attempt int) time.Duration) {
+	t.attempts, t.backoff = attempts, backoff
+}

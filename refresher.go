@@ -1,0 +1,249 @@
+package bearer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/seamlessauth/bearer/store"
+)
+
+// Refresher obtains a new token. current is a copy of the newest token known
+// (nil if there is none yet); Refresh may read it but the Transport owns it.
+//
+// A Refresher returns [Permanent](err) when the session cannot go on, for
+// example when the server rejected the refresh token; the Transport then
+// logs out. Errors from x/oauth2 (*oauth2.RetrieveError) are classified by
+// their OAuth2 error code and HTTP status; every other error is transient.
+// ctx carries the shared refresh's deadline; HTTP requests made with it are
+// never given a token by a Transport, so a Refresher may safely use a client
+// built on the Transport it serves.
+type Refresher interface {
+	Refresh(ctx context.Context, current *oauth2.Token) (*oauth2.Token, error)
+}
+
+// RefresherFunc adapts a function to the [Refresher] interface.
+type RefresherFunc func(ctx context.Context, current *oauth2.Token) (*oauth2.Token, error)
+
+// Refresh calls f(ctx, current).
+func (f RefresherFunc) Refresh(ctx context.Context, current *oauth2.Token) (*oauth2.Token, error) {
+	return f(ctx, current)
+}
+
+// maxRetryAfter caps how long a Retry-After header may delay the next try.
+const maxRetryAfter = 5 * time.Second
+
+// defaultBackoff waits about 100ms, then 200ms, ... with some jitter so
+// that a fleet does not retry in step.
+func defaultBackoff(attempt int) time.Duration {
+	d := 100 * time.Millisecond << (attempt - 1)
+	return d/2 + rand.N(d)
+}
+
+// refresh joins the one shared refresh of the token in from, starting it if
+// none is under way. A caller whose ctx ends leaves at once; the refresh goes
+// on for the others under its own timeout.
+func (t *Transport) refresh(ctx context.Context, from *state, reason Reason) (*state, error) {
+	ch := t.flights.DoChan(strconv.FormatUint(from.gen, 10), func() (any, error) {
+		return t.shared(ctx, from, reason)
+	})
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return nil, r.Err
+		}
+		return usable(r.Val.(*state))
+	case <-ctx.Done():
+		return nil, fmt.Errorf("bearer: waiting for the token refresh: %w", ctx.Err())
+	}
+}
+
+// shared is the body of one shared refresh. It runs under its own deadline
+// and keeps the values (not the cancellation) of the context that started it.
+func (t *Transport) shared(ctx context.Context, from *state, reason Reason) (*state, error) {
+	if s := t.cur.Load(); s != nil && s.gen != from.gen {
+		return s, nil // already replaced while this caller was on its way
+	}
+	ctx, cancel := context.WithTimeout(SkipAuth(context.WithoutCancel(ctx)), t.cfg.RefreshTimeout)
+	defer cancel()
+	if t.cfg.OnRefreshStart != nil {
+		t.cfg.OnRefreshStart(ctx, reason)
+	}
+	start := time.Now()
+	s, ev := t.coordinate(ctx, from)
+	ev.Reason, ev.Duration = reason, time.Since(start)
+	if s != nil && s.tok != nil {
+		ev.Expiry = s.tok.Expiry
+	}
+	t.logRefresh(ctx, ev)
+	if t.cfg.OnRefresh != nil {
+		t.cfg.OnRefresh(ctx, ev)
+	}
+	if ev.Err != nil && s == nil {
+		return nil, ev.Err
+	}
+	return s, nil
+}
+
+// coordinate refreshes the token, or adopts one that another holder of the
+// store saved. With a Locker it holds the store's lock throughout:
+// lock, reload, adopt or refresh with the newest refresh token, save, unlock.
+func (t *Transport) coordinate(ctx context.Context, from *state) (*state, RefreshEvent) {
+	base := from.tok
+	if t.locker != nil {
+		unlock, err := t.locker.Lock(ctx)
+		if err != nil {
+			return nil, RefreshEvent{Err: &RefreshError{Err: fmt.Errorf("bearer: locking the token store: %w", err)}}
+		}
+		defer func() {
+			if err := unlock(); err != nil {
+				t.log(ctx, slog.LevelWarn, "bearer: unlocking the token store failed", "error", err)
+			}
+		}()
+		stored, err := t.cfg.Store.Load(ctx)
+		switch {
+		case err == nil && !sameToken(stored, from.tok) && t.fresh(stored):
+			return t.install(from, stored), RefreshEvent{Adopted: true}
+		case err == nil:
+			base = stored // the newest refresh token of the lineage
+		case !isNotFound(err):
+			return nil, RefreshEvent{Err: &RefreshError{Err: fmt.Errorf("bearer: reading the token store: %w", err)}}
+		}
+	}
+	tok, attempts, err := t.call(ctx, base)
+	if err == nil {
+		if err := t.cfg.Store.Save(ctx, tok); err != nil {
+			t.log(ctx, slog.LevelWarn, "bearer: saving the new token failed; it is used but not persisted", "error", err)
+		}
+		return t.install(from, tok), RefreshEvent{Attempts: attempts}
+	}
+	v := classify(err)
+	re := &RefreshError{Permanent: v.permanent, StatusCode: v.status, Code: v.code, Attempts: attempts, Err: err}
+	if !v.permanent {
+		return nil, RefreshEvent{Attempts: attempts, Err: re}
+	}
+	// Before ending the session: did another holder of the store refresh
+	// while this one failed? Then its token is the way on.
+	if stored, err := t.cfg.Store.Load(ctx); err == nil && !sameToken(stored, base) && stored.AccessToken != "" {
+		return t.install(from, stored), RefreshEvent{Attempts: attempts, Adopted: true}
+	}
+	if from.tok == nil {
+		return nil, RefreshEvent{Attempts: attempts, Err: re} // never logged in: nothing to log out of
+	}
+	return t.logout(ctx, from, re), RefreshEvent{Attempts: attempts, Err: re}
+}
+
+// call asks the refresher for a token, retrying transient failures with a
+// short backoff within ctx's deadline.
+func (t *Transport) call(ctx context.Context, base *oauth2.Token) (*oauth2.Token, int, error) {
+	for attempt := 1; ; attempt++ {
+		var cur *oauth2.Token
+		if base != nil {
+			c := *base
+			cur = &c
+		}
+		tok, err := t.cfg.Refresher.Refresh(ctx, cur)
+		if err == nil && (tok == nil || tok.AccessToken == "") {
+			err = errors.New("bearer: the refresher returned no access token")
+		}
+		if err == nil {
+			c := *tok
+			if c.RefreshToken == "" && base != nil {
+				c.RefreshToken = base.RefreshToken // the server kept the old one (RFC 6749 §6)
+			}
+			return &c, attempt, nil
+		}
+		v := classify(err)
+		if v.permanent || attempt >= t.attempts || ctx.Err() != nil {
+			return nil, attempt, err
+		}
+		wait := t.backoff(attempt)
+		if v.retryAfter > wait {
+			wait = min(v.retryAfter, maxRetryAfter)
+		}
+		if d, ok := ctx.Deadline(); ok && time.Until(d) < wait {
+			return nil, attempt, err
+		}
+		timer := time.NewTimer(wait)
+		select {
+		case <-timer.C:
+		case <-ctx.Done():
+			timer.Stop()
+			return nil, attempt, err
+		}
+	}
+}
+
+// install makes tok the current token, unless SetToken or Logout replaced
+// the state that the refresh started from; then that newer state stands.
+func (t *Transport) install(from *state, tok *oauth2.Token) *state {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if cur := t.cur.Load(); cur != nil && cur.gen != from.gen {
+		return cur
+	}
+	s := t.newState(tok, t.now())
+	t.cur.Store(s)
+	return s
+}
+
+// logout ends the session after a permanent failure: it clears the store,
+// enters the logged-out state and calls OnLogout, before any waiting request
+// returns.
+func (t *Transport) logout(ctx context.Context, from *state, re *RefreshError) *state {
+	if err := t.cfg.Store.Clear(ctx); err != nil {
+		t.log(ctx, slog.LevelWarn, "bearer: clearing the token store failed", "error", err)
+	}
+	t.mu.Lock()
+	if cur := t.cur.Load(); cur != nil && cur.gen != from.gen {
+		t.mu.Unlock()
+		return cur // SetToken came first: keep the new session
+	}
+	s := t.newState(nil, t.now())
+	s.loggedOut = fmt.Errorf("%w: %w", ErrLoggedOut, re)
+	t.cur.Store(s)
+	t.mu.Unlock()
+	t.log(ctx, slog.LevelWarn, "bearer: logged out", "error", re)
+	if t.cfg.OnLogout != nil {
+		t.cfg.OnLogout(ctx, re)
+	}
+	return s
+}
+
+// fresh reports whether a stored token can be used now.
+func (t *Transport) fresh(tok *oauth2.Token) bool {
+	return tok.AccessToken != "" && (tok.Expiry.IsZero() || t.now().Before(tok.Expiry))
+}
+
+func sameToken(a, b *oauth2.Token) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.AccessToken == b.AccessToken && a.RefreshToken == b.RefreshToken
+}
+
+func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }
+
+func (t *Transport) log(ctx context.Context, level slog.Level, msg string, args ...any) {
+	if t.cfg.Logger != nil {
+		t.cfg.Logger.Log(ctx, level, msg, args...)
+	}
+}
+
+func (t *Transport) logRefresh(ctx context.Context, ev RefreshEvent) {
+	if t.cfg.Logger == nil {
+		return
+	}
+	args := []any{"reason", ev.Reason.String(), "duration", ev.Duration, "attempts", ev.Attempts, "adopted", ev.Adopted}
+	if ev.Err != nil {
+		t.log(ctx, slog.LevelWarn, "bearer: token refresh failed", append(args, "error", ev.Err)...)
+		return
+	}
+	t.log(ctx, slog.LevelDebug, "bearer: token refreshed", append(args, "expiry", ev.Expiry)...)
+}
