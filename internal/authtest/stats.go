@@ -1,0 +1,45 @@
+package authtest
+
+import "sync/atomic"
+
+// Stats is a snapshot of a [Server]'s counters.
+type Stats struct {
+	TokenRequests   int64 // every request that reached /token or /refresh, faulted ones included
+	Refreshes       int64 // successful refreshes, on either endpoint
+	RefreshFailures int64 // refresh attempts the server answered with an error, client authentication included (injected faults are not)
+	ReuseDetections int64 // retired refresh tokens presented while ReuseDetection is on
+	Issued          int64 // token pairs issued by any grant or by Issue
+	APIRequests     int64 // every request that reached the API, faulted ones included
+	APIUnauthorized int64 // API answers of 401, injected ones included
+	BasicAuth       int64 // token requests that presented client credentials with HTTP Basic, right or wrong
+	BodyAuth        int64 // token requests that presented client_id (and client_secret) in the form body, right or wrong
+}
+
+type counters struct {
+	tokenRequests   atomic.Int64
+	refreshes       atomic.Int64
+	refreshFailures atomic.Int64
+	reuseDetections atomic.Int64
+	issued          atomic.Int64
+	apiRequests     atomic.Int64
+	apiUnauthorized atomic.Int64
+	basicAuth       atomic.Int64
+	bodyAuth        atomic.Int64
+}
+
+// Stats returns a snapshot of the counters. Each counter is read atomically;
+// the snapshot as a whole is not, while requests are in flight.
+func (s *Server) Stats() Stats {
+	c := &s.stats
+	return Stats{
+		TokenRequests:   c.tokenRequests.Load(),
+		Refreshes:       c.refreshes.Load(),
+		RefreshFailures: c.refreshFailures.Load(),
+		ReuseDetections: c.reuseDetections.Load(),
+		Issued:          c.issued.Load(),
+		APIRequests:     c.apiRequests.Load(),
+		APIUnauthorized: c.apiUnauthorized.Load(),
+		BasicAuth:       c.basicAuth.Load(),
+		BodyAuth:        c.bodyAuth.Load(),
+	}
+}
