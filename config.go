@@ -31,7 +31,9 @@ type Config struct {
 	// exclusive across everything that shares it.
 	Store store.Store
 
-	// Base sends the requests. If nil, http.DefaultTransport is used.
+	// Base sends the requests. If nil, http.DefaultTransport is used. The
+	// token requests of the refreshers in this package go through Base too,
+	// unless the request's context names a client under oauth2.HTTPClient.
 	Base http.RoundTripper
 
 	// OnLogout is called when the refresh token is rejected (invalid_grant

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net/http"
 	"strconv"
 	"time"
 
@@ -70,7 +71,7 @@ func (t *Transport) shared(ctx context.Context, from *state, reason Reason) (*st
 	if s := t.cur.Load(); s != nil && s.gen != from.gen {
 		return s, nil // already replaced while this caller was on its way
 	}
-	ctx, cancel := context.WithTimeout(SkipAuth(context.WithoutCancel(ctx)), t.cfg.RefreshTimeout)
+	ctx, cancel := context.WithTimeout(t.refreshContext(ctx), t.cfg.RefreshTimeout)
 	defer cancel()
 	if t.cfg.OnRefreshStart != nil {
 		t.cfg.OnRefreshStart(ctx, reason)
@@ -89,6 +90,18 @@ func (t *Transport) shared(ctx context.Context, from *state, reason Reason) (*st
 		return nil, ev.Err
 	}
 	return s, nil
+}
+
+// refreshContext derives the context of a shared refresh from the context of
+// the request that started it: its values, not its cancellation. Requests
+// made under it never carry a token. Token requests use the client that the
+// caller put under oauth2.HTTPClient, or one over Config.Base.
+func (t *Transport) refreshContext(ctx context.Context) context.Context {
+	ctx = SkipAuth(context.WithoutCancel(ctx))
+	if _, ok := ctx.Value(oauth2.HTTPClient).(*http.Client); !ok {
+		ctx = context.WithValue(ctx, oauth2.HTTPClient, t.tokenClient)
+	}
+	return ctx
 }
 
 // coordinate refreshes the token, or adopts one that another holder of the

@@ -23,7 +23,9 @@ type Transport struct {
 	cfg    Config
 	hosts  *hostSet
 	locker store.Locker // cfg.Store as a Locker, or nil
-	now    func() time.Time
+	// tokenClient sends token requests when the context names no client.
+	tokenClient *http.Client
+	now         func() time.Time
 
 	cur     atomic.Pointer[state] // nil until the store has been read
 	mu      sync.Mutex            // serialises installing a new state
@@ -59,6 +61,7 @@ func New(cfg Config) (*Transport, error) {
 		attempts: 3,
 		backoff:  defaultBackoff,
 	}
+	t.tokenClient = &http.Client{Transport: cfg.Base}
 	t.locker, _ = cfg.Store.(store.Locker)
 	return t, nil
 }
@@ -305,6 +308,10 @@ func (t *Transport) CloseIdleConnections() {
 
 // String describes t without its token.
 func (t *Transport) String() string { return "bearer.Transport" }
+
+// GoString is String, so that %#v prints no token and reads no state that
+// another goroutine may be changing.
+func (t *Transport) GoString() string { return t.String() }
 
 func closeBody(req *http.Request) {
 	if req.Body != nil {
