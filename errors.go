@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -76,8 +77,6 @@ func (e *permanentError) Error() string { return e.err.Error() }
 func (e *permanentError) Unwrap() error { return e.err }
 
 // permanentCodes are the RFC 6749 §5.2 error codes that no retry can fix.
-// invalid_request is left out on purpose: some servers answer it to the loser
-// of two concurrent refreshes, meaning "try again".
 var permanentCodes = map[string]bool{
 	"invalid_grant":          true,
 	"invalid_client":         true,
@@ -85,6 +84,28 @@ var permanentCodes = map[string]bool{
 	"unsupported_grant_type": true,
 	"invalid_scope":          true,
 }
+
+// transientCodes are the error codes that mean "try again". invalid_request
+// is one on purpose: some servers answer it to the loser of two concurrent
+// refreshes. The others are the words of a server in trouble (RFC 6749
+// §4.1.2.1, RFC 8628 §3.5).
+var transientCodes = map[string]bool{
+	"invalid_request":         true,
+	"server_error":            true,
+	"temporarily_unavailable": true,
+	"slow_down":               true,
+}
+
+// recognised reports whether code is one that classify knows.
+func recognised(code string) bool { return permanentCodes[code] || transientCodes[code] }
+
+// retryableError marks an error that a refresher knows to be transient
+// although its status alone would make it permanent (Endpoint's answer to a
+// 400 without a known code, when so configured).
+type retryableError struct{ err error }
+
+func (e *retryableError) Error() string { return e.err.Error() }
+func (e *retryableError) Unwrap() error { return e.err }
 
 // verdict is what classify makes of a refresher's error.
 type verdict struct {
@@ -95,7 +116,15 @@ type verdict struct {
 }
 
 // classify decides whether a refresh error ends the session. It is the one
-// place where errors are sorted; it never looks at message text.
+// place where errors are sorted, for every refresher; it reads types, codes
+// and statuses, never message text.
+//
+// Permanent: [Permanent](err), [ErrNoToken], a permanent OAuth2 error code,
+// a 401 from the token endpoint, and a 400 whose code is missing or unknown
+// (RFC 6749 §5.2 gives every 400 a code; without a known one, nothing says
+// that the same request could succeed). Everything else is transient:
+// network errors, timeouts, 408, 429, 5xx, bodies that are not a token
+// answer, and the codes in transientCodes.
 func classify(err error) verdict {
 	var v verdict
 	var re *oauth2.RetrieveError
@@ -107,19 +136,17 @@ func classify(err error) verdict {
 		}
 	}
 	var pe *permanentError
+	var te *retryableError
 	switch {
 	case errors.As(err, &pe), errors.Is(err, ErrNoToken):
 		v.permanent = true
+	case errors.As(err, &te):
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 	case re == nil:
-	case permanentCodes[v.code]:
+	case permanentCodes[v.code], v.status == http.StatusUnauthorized:
 		v.permanent = true
-	case v.code == "invalid_request":
-	case v.status == http.StatusUnauthorized:
-		v.permanent = true
-	case v.status == http.StatusBadRequest && v.code == "":
-		// RFC 6749 §5.2 gives every 400 a code; without one, nothing says
-		// that a retry would help.
+	case transientCodes[v.code]:
+	case v.status == http.StatusBadRequest:
 		v.permanent = true
 	}
 	return v
@@ -163,3 +190,44 @@ func describe(err error) string {
 	}
 	return b.String()
 }
+
+// redact removes secrets (the tokens a refresher sent) from what err would
+// print. The refreshers own the errors they pass here: the description, URI
+// and body of an *oauth2.RetrieveError and the URL of a *url.Error are
+// cleaned in place; any other message that still shows a secret is wrapped
+// in one that does not. Classification is unchanged.
+func redact(err error, secrets ...string) error {
+	if err == nil {
+		return nil
+	}
+	clean := func(s string) string {
+		for _, sec := range secrets {
+			if len(sec) >= 4 {
+				s = strings.ReplaceAll(s, sec, "[redacted]")
+			}
+		}
+		return s
+	}
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) {
+		re.ErrorDescription = clean(re.ErrorDescription)
+		re.ErrorURI = clean(re.ErrorURI)
+		re.Body = []byte(clean(string(re.Body)))
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		ue.URL = clean(ue.URL)
+	}
+	if msg := err.Error(); clean(msg) != msg {
+		return &redactedError{msg: clean(msg), err: err}
+	}
+	return err
+}
+
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
