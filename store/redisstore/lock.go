@@ -1,0 +1,109 @@
+package redisstore
+
+import (
+	"context"
+	crand "crypto/rand"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync/atomic"
+	"time"
+)
+
+// Bounds of the wait between two tries to take a lock that is held.
+const (
+	minLockWait = 5 * time.Millisecond
+	maxLockWait = 200 * time.Millisecond
+)
+
+// releaseTimeout bounds the calls to Redis that release a lock; they run
+// even when the holder's context has ended.
+const releaseTimeout = 5 * time.Second
+
+// Lock takes the identity's refresh lock, waiting with jittered backoff
+// until it is free or ctx ends; one caller at a time holds it through a
+// given Store. The returned function releases it, and must be called once;
+// it returns an error wrapping [ErrLockLost] if the lock had expired. An
+// error from Redis ends the wait at once, so that a refresh fails fast, and
+// transiently, while Redis is unavailable.
+func (s *Store) Lock(ctx context.Context) (func() error, error) {
+	if err := s.enter(ctx); err != nil {
+		return nil, err
+	}
+	owner := crand.Text() // 128 random bits
+	if err := s.acquire(ctx, owner); err != nil {
+		<-s.sem
+		return nil, err
+	}
+	h := &hold{owner: owner, state: "unknown"}
+	s.mu.Lock()
+	s.hold = h
+	s.mu.Unlock()
+
+	var released atomic.Bool
+	return func() error {
+		if !released.CompareAndSwap(false, true) {
+			return errors.New("redisstore: unlock of a lock already released")
+		}
+		s.mu.Lock()
+		s.hold = nil
+		s.mu.Unlock()
+		defer func() { <-s.sem }()
+		return s.release(ctx, owner)
+	}, nil
+}
+
+// enter waits for this Store's own one-holder slot.
+func (s *Store) enter(ctx context.Context) error {
+	select {
+	case s.sem <- struct{}{}:
+		return nil
+	default:
+	}
+	select {
+	case s.sem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("redisstore: waiting for the lock: %w", ctx.Err())
+	}
+}
+
+// acquire sets the lock key to owner with SET NX PX, retrying while another
+// owner holds it.
+func (s *Store) acquire(ctx context.Context, owner string) error {
+	wait := minLockWait
+	for {
+		ok, err := s.client.SetNX(ctx, s.lockKey, owner, s.opts.lockTTL).Result()
+		if err != nil {
+			// The SET may have reached Redis before the connection
+			// failed: do not leave an orphan lock behind for a full TTL.
+			_ = s.release(ctx, owner)
+			return fmt.Errorf("redisstore: taking the lock: %w", err)
+		}
+		if ok {
+			return nil
+		}
+		timer := time.NewTimer(wait/2 + rand.N(wait))
+		select {
+		case <-timer.C:
+		case <-ctx.Done():
+			timer.Stop()
+			return fmt.Errorf("redisstore: waiting for the lock: %w", ctx.Err())
+		}
+		wait = min(2*wait, maxLockWait)
+	}
+}
+
+// release deletes the lock key if it still holds owner.
+func (s *Store) release(ctx context.Context, owner string) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+	defer cancel()
+	n, err := releaseLock.Run(ctx, s.client, []string{s.lockKey}, owner).Int()
+	if err != nil {
+		return fmt.Errorf("redisstore: releasing the lock: %w", err)
+	}
+	if n == 0 {
+		return fmt.Errorf("redisstore: releasing the lock: %w", ErrLockLost)
+	}
+	return nil
+}

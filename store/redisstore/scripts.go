@@ -1,0 +1,43 @@
+package redisstore
+
+import "github.com/redis/go-redis/v9"
+
+// fencedWrite writes the token key for a holder of the lock, unless the lock
+// expired and the token changed since the holder read or wrote it: then a
+// newer holder has saved, and its token must stand. Redis runs a script
+// atomically, so nothing can come between the checks and the write.
+//
+// KEYS[1] the token key, KEYS[2] the lock key.
+// ARGV[1] the holder's owner value.
+// ARGV[2] what the holder last saw in the token key: "value" (ARGV[3]),
+// "absent", or "unknown" (it has not read it under this lock).
+// ARGV[4] the new value, or "" to delete the key.
+// ARGV[5] the key's TTL in milliseconds, or 0 for none.
+// It returns 1 when it wrote, 0 when it refused.
+var fencedWrite = redis.NewScript(`
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then
+	local cur = redis.call('GET', KEYS[1])
+	local unchanged = (ARGV[2] == 'value' and cur == ARGV[3]) or (ARGV[2] == 'absent' and cur == false)
+	if not unchanged then
+		return 0
+	end
+end
+if ARGV[4] == '' then
+	redis.call('DEL', KEYS[1])
+elseif tonumber(ARGV[5]) > 0 then
+	redis.call('SET', KEYS[1], ARGV[4], 'PX', ARGV[5])
+else
+	redis.call('SET', KEYS[1], ARGV[4])
+end
+return 1
+`)
+
+// releaseLock deletes the lock key KEYS[1] only if it still holds the owner
+// value ARGV[1]. It returns 1 when it deleted, 0 when the lock had expired
+// (and may belong to someone else now).
+var releaseLock = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+	return redis.call('DEL', KEYS[1])
+end
+return 0
+`)

@@ -1,0 +1,206 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/oauth2"
+
+	"github.com/seamlessauth/bearer/store"
+)
+
+// ErrLockLost is wrapped by the error of a Save or Clear made while this
+// Store held the lock, when the lock expired and another holder changed the
+// stored token meanwhile: the newer token is left in place. It is also
+// wrapped by the error of an unlock that found the lock already expired.
+var ErrLockLost = errors.New("redisstore: the lock expired before its holder was done")
+
+// Store keeps one identity's token pair in Redis and implements
+// [store.Store] and [store.Locker]. Create it with [New]. A Store is safe
+// for concurrent use.
+type Store struct {
+	client  redis.UniversalClient
+	key     string // the token key
+	lockKey string
+	opts    options
+
+	sem chan struct{} // one holder of the lock per Store at a time
+
+	mu   sync.Mutex
+	hold *hold // non-nil while this Store holds the lock
+}
+
+// hold is one tenure of the lock. Its fields other than owner are guarded
+// by Store.mu.
+type hold struct {
+	owner string // the random value in the lock key
+	seen  string // the stored value as last read or written under this hold
+	state string // "value" (seen is it), "absent", or "unknown" (not read yet)
+}
+
+var (
+	_ store.Store  = (*Store)(nil)
+	_ store.Locker = (*Store)(nil)
+)
+
+// New returns a Store for the identity's token on client, which may be a
+// single client, a failover client or a cluster client. The keys are
+// prefix+"{"+identity+"}:token" and prefix+"{"+identity+"}:lock" (see the
+// package documentation). New does not contact Redis.
+func New(client redis.UniversalClient, identity string, opts ...Option) (*Store, error) {
+	if client == nil || isNilPointer(client) {
+		return nil, errors.New("redisstore: New: the Redis client is nil")
+	}
+	if identity == "" {
+		return nil, errors.New("redisstore: New: the identity is empty")
+	}
+	if strings.ContainsAny(identity, "{}") {
+		return nil, fmt.Errorf("redisstore: New: the identity %q contains a brace", identity)
+	}
+	o := defaultOptions()
+	for _, opt := range opts {
+		opt(&o)
+	}
+	switch {
+	case strings.ContainsAny(o.prefix, "{}"):
+		return nil, fmt.Errorf("redisstore: New: the prefix %q contains a brace", o.prefix)
+	case o.lockTTL < time.Millisecond:
+		return nil, fmt.Errorf("redisstore: New: the lock TTL %v is under a millisecond", o.lockTTL)
+	case o.tokenTTL < 0 || (o.tokenTTL > 0 && o.tokenTTL < time.Millisecond):
+		return nil, fmt.Errorf("redisstore: New: the token TTL %v is negative or under a millisecond", o.tokenTTL)
+	}
+	base := o.prefix + "{" + identity + "}:"
+	return &Store{
+		client:  client,
+		key:     base + "token",
+		lockKey: base + "lock",
+		opts:    o,
+		sem:     make(chan struct{}, 1),
+	}, nil
+}
+
+// Load returns the stored token, or an error wrapping [store.ErrNotFound]
+// when there is none.
+func (s *Store) Load(ctx context.Context) (*oauth2.Token, error) {
+	h := s.current()
+	b, err := s.client.Get(ctx, s.key).Result()
+	if errors.Is(err, redis.Nil) {
+		s.observe(h, "absent", "")
+		return nil, fmt.Errorf("redisstore: loading the token: %w", store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: loading the token: %w", err)
+	}
+	s.observe(h, "value", b)
+	return decode([]byte(b))
+}
+
+// Save stores tok, with a TTL if one is known (see [WithTokenTTL]). While
+// this Store holds the lock, Save fails with an error wrapping [ErrLockLost],
+// and writes nothing, if the lock expired and the stored token has changed
+// since this holder read it.
+func (s *Store) Save(ctx context.Context, tok *oauth2.Token) error {
+	if tok == nil {
+		return errors.New("redisstore: Save of a nil token")
+	}
+	b, err := encode(tok)
+	if err != nil {
+		return err
+	}
+	ttl := s.ttlFor(tok)
+	if err := s.write(ctx, string(b), ttl); err != nil {
+		return fmt.Errorf("redisstore: saving the token: %w", err)
+	}
+	return nil
+}
+
+// Clear removes the stored token. While this Store holds the lock, it
+// refuses, like [Store.Save], to remove a token that another holder saved
+// after this one's lock expired.
+func (s *Store) Clear(ctx context.Context) error {
+	if err := s.write(ctx, "", 0); err != nil {
+		return fmt.Errorf("redisstore: clearing the token: %w", err)
+	}
+	return nil
+}
+
+// String describes the store by its token key, without any token.
+func (s *Store) String() string { return "redisstore.Store(" + s.key + ")" }
+
+// write sets the token key to value ("" deletes it): directly when this
+// Store does not hold the lock, fenced by the lock otherwise.
+func (s *Store) write(ctx context.Context, value string, ttl time.Duration) error {
+	h := s.current()
+	if h == nil {
+		if value == "" {
+			return s.client.Del(ctx, s.key).Err()
+		}
+		return s.client.Set(ctx, s.key, value, ttl).Err()
+	}
+	s.mu.Lock()
+	state, seen := h.state, h.seen
+	s.mu.Unlock()
+	ms := strconv.FormatInt(ttl.Milliseconds(), 10)
+	n, err := fencedWrite.Run(ctx, s.client, []string{s.key, s.lockKey}, h.owner, state, seen, value, ms).Int()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return ErrLockLost
+	}
+	if value == "" {
+		s.observe(h, "absent", "")
+	} else {
+		s.observe(h, "value", value)
+	}
+	return nil
+}
+
+// ttlFor returns the TTL of the token key for tok; 0 means none.
+func (s *Store) ttlFor(tok *oauth2.Token) time.Duration {
+	d := refreshLifetime(tok)
+	if d == 0 {
+		d = s.opts.tokenTTL
+	}
+	if d == 0 {
+		return 0
+	}
+	if !tok.Expiry.IsZero() {
+		d = max(d, time.Until(tok.Expiry))
+	}
+	return max(d, time.Millisecond)
+}
+
+// current returns this Store's hold of the lock, or nil.
+func (s *Store) current() *hold {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.hold
+}
+
+// observe records what the holder h saw in the token key, if h is still
+// this Store's hold. h == nil (read without the lock) records nothing.
+func (s *Store) observe(h *hold, state, value string) {
+	if h == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.hold == h {
+		h.state, h.seen = state, value
+	}
+}
+
+// isNilPointer reports whether c is an interface holding a nil pointer,
+// such as a (*redis.Client)(nil).
+func isNilPointer(c redis.UniversalClient) bool {
+	v := reflect.ValueOf(c)
+	return v.Kind() == reflect.Pointer && v.IsNil()
+}
