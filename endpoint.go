@@ -1,0 +1,313 @@
+package bearer
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/oauth2"
+)
+
+// Endpoint returns a [Refresher] for the plain JSON refresh endpoint that
+// many web backends expose, the one an axios interceptor calls:
+//
+//	POST url  {"token": "<refresh token>"}
+//	200       {"accessToken": "...", "refreshToken": "...", "expiresIn": 3600}
+//
+// refreshToken and expiresIn (seconds) are optional: without a refresh
+// token the old one is kept, without expiresIn the token has no expiry.
+// The whole answer is kept as the token's extra fields ([oauth2.Token.Extra]).
+// Answers larger than 1 MiB are refused with a transient error.
+//
+// Errors are classified as for [OAuth2]: a JSON error answer
+// {"error": "invalid_grant"} (with any status, 200 included), a 401, or a
+// 400 without a known error code ends the session; network errors,
+// timeouts, 408, 429, 5xx, and answers that are not JSON or have no access
+// token are transient. Non-success answers are reported as an
+// [*oauth2.RetrieveError] whose Body is not kept.
+//
+// The options rename the fields ([WithFields]), add headers ([WithHeader]),
+// choose the client ([WithHTTPClient]), replace the request or the decoding
+// of the answer for APIs that differ ([WithRequestBuilder],
+// [WithResponseDecoder]), and make a 400 without a known code transient
+// ([WithTransientBadRequest]).
+func Endpoint(url string, opts ...EndpointOption) Refresher {
+	e := &endpoint{url: url, header: make(http.Header)}
+	for _, opt := range opts {
+		opt(e)
+	}
+	e.fields = e.fields.withDefaults()
+	return e
+}
+
+// EndpointOption configures [Endpoint].
+type EndpointOption func(*endpoint)
+
+// EndpointFields names the JSON fields of a refresh endpoint. An empty name
+// keeps the default.
+type EndpointFields struct {
+	// Token is the request field that carries the refresh token; "token" by
+	// default.
+	Token string
+	// AccessToken is the answer's access token field; "accessToken" by
+	// default.
+	AccessToken string
+	// RefreshToken is the answer's optional refresh token field;
+	// "refreshToken" by default.
+	RefreshToken string
+	// ExpiresIn is the answer's optional lifetime field, in seconds (a
+	// number or a string of one); "expiresIn" by default.
+	ExpiresIn string
+}
+
+func (f EndpointFields) withDefaults() EndpointFields {
+	def := func(s *string, d string) {
+		if *s == "" {
+			*s = d
+		}
+	}
+	def(&f.Token, "token")
+	def(&f.AccessToken, "accessToken")
+	def(&f.RefreshToken, "refreshToken")
+	def(&f.ExpiresIn, "expiresIn")
+	return f
+}
+
+// WithFields renames the JSON fields of the request and the answer, as in
+// WithFields(EndpointFields{Token: "refresh_token", AccessToken: "jwt"}).
+func WithFields(f EndpointFields) EndpointOption {
+	return func(e *endpoint) { e.fields = f }
+}
+
+// WithHeader sets a header on every refresh request, one built by
+// [WithRequestBuilder] included.
+func WithHeader(key, value string) EndpointOption {
+	return func(e *endpoint) { e.header.Set(key, value) }
+}
+
+// WithHTTPClient sets the client that sends refresh requests. Without it,
+// the client under [oauth2.HTTPClient] in the refresh context is used, or
+// [http.DefaultClient]. [Transport.CloseIdleConnections] closes this
+// client's idle connections too.
+func WithHTTPClient(c *http.Client) EndpointOption {
+	return func(e *endpoint) { e.client = c }
+}
+
+// WithRequestBuilder replaces the JSON request: build returns the request
+// to send to url for the token current (nil before the first token; the
+// default builder fails with [ErrNoToken] when it has no refresh token).
+// The request must be made with ctx, as by [http.NewRequestWithContext];
+// one made with another context is given ctx.
+func WithRequestBuilder(build func(ctx context.Context, url string, current *oauth2.Token) (*http.Request, error)) EndpointOption {
+	return func(e *endpoint) { e.build = build }
+}
+
+// WithResponseDecoder replaces the decoding of a successful (2xx) answer:
+// decode gets the response, whose body has been read and closed, and the
+// body, at most 1 MiB. Its errors are classified like any refresher's:
+// wrap one in [Permanent] to end the session. Answers of other statuses are
+// still classified by their status and their JSON "error" field.
+func WithResponseDecoder(decode func(resp *http.Response, body []byte) (*oauth2.Token, error)) EndpointOption {
+	return func(e *endpoint) { e.decode = decode }
+}
+
+// WithTransientBadRequest makes a 400 answer without a known OAuth2 error
+// code a transient failure, retried and never a logout. By default it is
+// permanent, as for [OAuth2]: a server that rejects the request itself will
+// reject it again. Use it for a backend that answers 400 to a refresh it
+// could not do for now.
+func WithTransientBadRequest() EndpointOption {
+	return func(e *endpoint) { e.transient400 = true }
+}
+
+type endpoint struct {
+	url          string
+	fields       EndpointFields
+	header       http.Header
+	client       *http.Client
+	build        func(ctx context.Context, url string, current *oauth2.Token) (*http.Request, error)
+	decode       func(resp *http.Response, body []byte) (*oauth2.Token, error)
+	transient400 bool
+	closing      atomic.Bool // guards CloseIdleConnections against a client that is the Transport itself
+}
+
+func (e *endpoint) Refresh(ctx context.Context, current *oauth2.Token) (*oauth2.Token, error) {
+	var secrets []string
+	if current != nil {
+		secrets = []string{current.RefreshToken, current.AccessToken}
+	}
+	tok, err := e.refresh(ctx, current)
+	return tok, redact(err, secrets...)
+}
+
+func (e *endpoint) refresh(ctx context.Context, current *oauth2.Token) (*oauth2.Token, error) {
+	req, err := e.request(ctx, current)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := e.httpClient(ctx).Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("bearer: refresh endpoint: %w", err)
+	}
+	body, err := readCapped(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return nil, e.failure(resp, body)
+	}
+	if e.decode != nil {
+		return e.decode(resp, body)
+	}
+	return e.decodeJSON(resp, body)
+}
+
+// request builds the refresh request, by default the JSON one.
+func (e *endpoint) request(ctx context.Context, current *oauth2.Token) (*http.Request, error) {
+	var req *http.Request
+	if e.build != nil {
+		r, err := e.build(ctx, e.url, current)
+		if err != nil {
+			return nil, err
+		}
+		if r == nil {
+			return nil, errors.New("bearer: Endpoint: the request builder returned no request")
+		}
+		req = r
+		if !skipped(req.Context()) {
+			req = req.WithContext(ctx) // never a request that a Transport would authorise
+		}
+	} else {
+		if current == nil || current.RefreshToken == "" {
+			return nil, Permanent(fmt.Errorf("%w: no refresh token to refresh with", ErrNoToken))
+		}
+		body, err := json.Marshal(map[string]string{e.fields.Token: current.RefreshToken})
+		if err != nil {
+			return nil, fmt.Errorf("bearer: Endpoint: encoding the request: %w", err)
+		}
+		req, err = http.NewRequestWithContext(ctx, http.MethodPost, e.url, bytes.NewReader(body))
+		if err != nil {
+			return nil, fmt.Errorf("bearer: Endpoint: %w", err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json")
+	}
+	for k, v := range e.header {
+		req.Header[k] = append([]string(nil), v...)
+	}
+	return req, nil
+}
+
+func (e *endpoint) httpClient(ctx context.Context) *http.Client {
+	if e.client != nil {
+		return e.client
+	}
+	if c, ok := ctx.Value(oauth2.HTTPClient).(*http.Client); ok && c != nil {
+		return c
+	}
+	return http.DefaultClient
+}
+
+// errorAnswer is the OAuth2 error shape (RFC 6749 §5.2) that most JSON
+// endpoints follow.
+type errorAnswer struct {
+	Code        string `json:"error"`
+	Description string `json:"error_description"`
+}
+
+// parseError reads an OAuth2 error code from a JSON body, if there is one.
+func parseError(body []byte) errorAnswer {
+	var raw map[string]any
+	if json.Unmarshal(body, &raw) != nil {
+		return errorAnswer{}
+	}
+	code, _ := raw["error"].(string)
+	desc, _ := raw["error_description"].(string)
+	return errorAnswer{Code: code, Description: desc}
+}
+
+// failure reports an error answer so that classify can read its status,
+// code and Retry-After.
+func (e *endpoint) failure(resp *http.Response, body []byte) error {
+	ea := parseError(body)
+	err := &oauth2.RetrieveError{Response: resp, ErrorCode: ea.Code, ErrorDescription: ea.Description}
+	if e.transient400 && resp.StatusCode == http.StatusBadRequest && !recognised(ea.Code) {
+		return &retryableError{err}
+	}
+	return err
+}
+
+// decodeJSON reads the default answer: a JSON object with the fields named
+// by e.fields.
+func (e *endpoint) decodeJSON(resp *http.Response, body []byte) (*oauth2.Token, error) {
+	var raw map[string]any
+	d := json.NewDecoder(bytes.NewReader(body))
+	d.UseNumber()
+	if err := d.Decode(&raw); err != nil || raw == nil {
+		return nil, fmt.Errorf("bearer: the refresh endpoint answered %d with a body that is not a JSON object (Content-Type %q)",
+			resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	if code, _ := raw["error"].(string); code != "" {
+		desc, _ := raw["error_description"].(string)
+		return nil, &oauth2.RetrieveError{Response: resp, ErrorCode: code, ErrorDescription: desc}
+	}
+	f := e.fields
+	access, _ := raw[f.AccessToken].(string)
+	if access == "" {
+		return nil, fmt.Errorf("bearer: the refresh endpoint's answer has no %q string field", f.AccessToken)
+	}
+	tok := &oauth2.Token{AccessToken: access, TokenType: "Bearer"}
+	switch v := raw[f.RefreshToken].(type) {
+	case nil:
+	case string:
+		tok.RefreshToken = v
+	default:
+		return nil, fmt.Errorf("bearer: the refresh endpoint's %q field is not a string", f.RefreshToken)
+	}
+	secs, ok := seconds(raw[f.ExpiresIn])
+	if !ok {
+		return nil, fmt.Errorf("bearer: the refresh endpoint's %q field is not a number of seconds", f.ExpiresIn)
+	}
+	if secs > 0 {
+		tok.ExpiresIn = secs
+		tok.Expiry = time.Now().Add(time.Duration(secs) * time.Second)
+	}
+	return tok.WithExtra(raw), nil
+}
+
+// seconds reads a lifetime given as a JSON number or a string of one;
+// absent or null is 0.
+func seconds(v any) (int64, bool) {
+	var s string
+	switch v := v.(type) {
+	case nil:
+		return 0, true
+	case json.Number:
+		s = v.String()
+	case string:
+		s = v
+	default:
+		return 0, false
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || f < 0 || f > 1<<40 {
+		return 0, false
+	}
+	return int64(f), true
+}
+
+// CloseIdleConnections closes the idle connections of the client set with
+// [WithHTTPClient], if any.
+func (e *endpoint) CloseIdleConnections() {
+	if e.client == nil || !e.closing.CompareAndSwap(false, true) {
+		return
+	}
+	defer e.closing.Store(false)
+	e.client.CloseIdleConnections()
+}

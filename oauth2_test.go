@@ -1,0 +1,380 @@
+package bearer_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
+
+	"github.com/seamlessauth/bearer"
+	"github.com/seamlessauth/bearer/internal/authtest"
+	"github.com/seamlessauth/bearer/store"
+)
+
+// rig is a Transport logged in to an authtest server, with counters.
+type rig struct {
+	srv     *authtest.Server
+	tr      *bearer.Transport
+	store   store.Store
+	issued  *oauth2.Token
+	logouts atomic.Int32
+
+	mu     sync.Mutex
+	events []bearer.RefreshEvent
+}
+
+// refresherKind builds the refresher under test for srv.
+type refresherKind struct {
+	name string
+	make func(srv *authtest.Server) bearer.Refresher
+}
+
+// headerOAuth2 is the refresh_token grant with Basic client authentication,
+// so that a failed request is not sent again the other way (autodetect).
+func headerOAuth2(srv *authtest.Server) bearer.Refresher {
+	cfg := srv.Config()
+	cfg.Endpoint.AuthStyle = oauth2.AuthStyleInHeader
+	return bearer.OAuth2(cfg)
+}
+
+var refresherKinds = []refresherKind{
+	{"OAuth2", headerOAuth2},
+	{"Endpoint", func(srv *authtest.Server) bearer.Refresher { return bearer.Endpoint(srv.RefreshURL) }},
+}
+
+// newRig starts a server, logs in, and builds a Transport with a fast retry
+// policy (3 attempts, 1ms apart) over it.
+func newRig(t *testing.T, opts authtest.Options, ref func(*authtest.Server) bearer.Refresher, timeout time.Duration) *rig {
+	t.Helper()
+	r := &rig{srv: authtest.NewServer(opts)}
+	t.Cleanup(r.srv.Close)
+	r.issued = r.srv.Issue()
+	r.store = store.NewMemory(r.issued)
+	tr, err := bearer.New(bearer.Config{
+		Refresher:      ref(r.srv),
+		Store:          r.store,
+		Base:           r.srv.Client().Transport,
+		RefreshTimeout: timeout,
+		OnLogout:       func(context.Context, error) { r.logouts.Add(1) },
+		OnRefresh: func(_ context.Context, ev bearer.RefreshEvent) {
+			r.mu.Lock()
+			r.events = append(r.events, ev)
+			r.mu.Unlock()
+		},
+	})
+	require.NoError(t, err)
+	bearer.SetRetry(tr, 3, func(int) time.Duration { return time.Millisecond })
+	r.tr = tr
+	return r
+}
+
+// ctx is a request context whose token requests go through the server's
+// own client, as the refreshers' documentation describes.
+func (r *rig) ctx(t *testing.T) context.Context {
+	return context.WithValue(t.Context(), oauth2.HTTPClient, r.srv.Client())
+}
+
+// get sends one API request through the Transport.
+func (r *rig) get(t *testing.T) (int, error) {
+	req, err := http.NewRequestWithContext(r.ctx(t), http.MethodGet, r.srv.APIURL+"/things", nil)
+	require.NoError(t, err)
+	resp, err := r.tr.Client().Do(req)
+	if err != nil {
+		return 0, err
+	}
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+func (r *rig) refreshEvents() []bearer.RefreshEvent {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]bearer.RefreshEvent(nil), r.events...)
+}
+
+func jsonAnswer(status int, body string) authtest.Fault {
+	return authtest.Fault{Status: status, Body: body, Header: http.Header{"Content-Type": {"application/json"}}}
+}
+
+type outcome int
+
+const (
+	ok outcome = iota
+	transient
+	permanent
+)
+
+// TestTokenEndpointAnswers drives a Transport whose access token was
+// revoked into a refresh, for each kind of token endpoint answer, and checks
+// the verdict, the number of refresh attempts and logouts, and what the next
+// request gets.
+func TestTokenEndpointAnswers(t *testing.T) {
+	html := authtest.Fault{Status: http.StatusBadGateway, Body: "<html><body><h1>502 Bad Gateway</h1></body></html>",
+		Header: http.Header{"Content-Type": {"text/html"}}}
+	huge := jsonAnswer(http.StatusOK, `{"access_token":"`+strings.Repeat("a", 2<<20)+`","accessToken":"x"}`)
+	tests := []struct {
+		name         string
+		rotate       bool
+		faults       []authtest.Fault // -1 uses: every request until cleared
+		n            int              // uses of each fault; 0 means 1
+		timeout      time.Duration
+		want         outcome
+		wantAttempts int
+		minElapsed   time.Duration
+		maxElapsed   time.Duration
+		wantInError  string
+		check        func(t *testing.T, r *rig)
+	}{
+		{name: "200 with rotation", rotate: true, want: ok, wantAttempts: 1, check: func(t *testing.T, r *rig) {
+			tok, err := r.store.Load(t.Context())
+			require.NoError(t, err)
+			assert.NotEqual(t, r.issued.RefreshToken, tok.RefreshToken, "the rotated refresh token is kept")
+			assert.NotEmpty(t, tok.RefreshToken)
+			assert.WithinDuration(t, time.Now().Add(authtest.DefaultAccessTTL), tok.Expiry, time.Minute, "expires_in becomes Expiry")
+		}},
+		{name: "200 without refresh_token", want: ok, wantAttempts: 1, check: func(t *testing.T, r *rig) {
+			tok, err := r.store.Load(t.Context())
+			require.NoError(t, err)
+			assert.Equal(t, r.issued.RefreshToken, tok.RefreshToken, "the old refresh token is kept")
+			assert.NotEqual(t, r.issued.AccessToken, tok.AccessToken)
+		}},
+		{name: "200 with an error field", faults: []authtest.Fault{jsonAnswer(200, `{"error":"invalid_grant","error_description":"expired"}`)},
+			want: permanent, wantAttempts: 1, wantInError: "invalid_grant"},
+		{name: "400 invalid_grant", faults: []authtest.Fault{authtest.InvalidGrant()}, want: permanent, wantAttempts: 1, wantInError: "invalid_grant"},
+		{name: "400 invalid_client", faults: []authtest.Fault{jsonAnswer(400, `{"error":"invalid_client"}`)}, want: permanent, wantAttempts: 1, wantInError: "invalid_client"},
+		{name: "400 without a code", faults: []authtest.Fault{{Status: 400, Body: "<html>Bad Request</html>", Header: http.Header{"Content-Type": {"text/html"}}}},
+			want: permanent, wantAttempts: 1, wantInError: "400"},
+		{name: "400 invalid_request then 200", faults: []authtest.Fault{jsonAnswer(400, `{"error":"invalid_request","error_description":"please retry"}`)},
+			want: ok, wantAttempts: 2},
+		{name: "401", faults: []authtest.Fault{{Status: 401, Body: `{"error":"invalid_client"}`,
+			Header: http.Header{"Content-Type": {"application/json"}, "Www-Authenticate": {`Basic realm="auth"`}}}},
+			want: permanent, wantAttempts: 1, wantInError: "401"},
+		{name: "429 with Retry-After then 200", faults: []authtest.Fault{{Status: 429, Header: http.Header{"Retry-After": {"1"}}}},
+			want: ok, wantAttempts: 2, minElapsed: 900 * time.Millisecond},
+		{name: "429 with a Retry-After over the cap", faults: []authtest.Fault{{Status: 429, Header: http.Header{"Retry-After": {"120"}}}},
+			want: transient, wantAttempts: 1, maxElapsed: time.Second, wantInError: "429"},
+		{name: "500 every time", faults: []authtest.Fault{authtest.ServerError(500)}, n: -1, want: transient, wantAttempts: 3, wantInError: "500"},
+		{name: "503 then 200", faults: []authtest.Fault{authtest.ServerError(503)}, want: ok, wantAttempts: 2},
+		{name: "malformed JSON", faults: []authtest.Fault{authtest.Malformed()}, n: -1, want: transient, wantAttempts: 3},
+		{name: "HTML error page", faults: []authtest.Fault{html}, n: -1, want: transient, wantAttempts: 3, wantInError: "502"},
+		{name: "HTML page with 200", faults: []authtest.Fault{{Status: 200, Body: "<html>Sign in to the Wi-Fi</html>", Header: http.Header{"Content-Type": {"text/html"}}}},
+			n: -1, want: transient, wantAttempts: 3},
+		{name: "oversized body", faults: []authtest.Fault{huge}, n: -1, want: transient, wantAttempts: 3, wantInError: "larger than 1 MiB"},
+		{name: "truncated body then 200", faults: []authtest.Fault{{Truncate: true}}, want: ok, wantAttempts: 2},
+		{name: "connection reset then 200", faults: []authtest.Fault{{Reset: true}}, want: ok, wantAttempts: 2},
+		{name: "connection reset every time", faults: []authtest.Fault{{Reset: true}}, n: -1, want: transient, wantAttempts: 3},
+		{name: "timeout", faults: []authtest.Fault{{Delay: time.Minute}}, n: -1, timeout: 300 * time.Millisecond,
+			want: transient, wantAttempts: 1, maxElapsed: 2 * time.Second, wantInError: "deadline exceeded"},
+	}
+	for _, kind := range refresherKinds {
+		t.Run(kind.name, func(t *testing.T) {
+			for _, tt := range tests {
+				t.Run(tt.name, func(t *testing.T) {
+					r := newRig(t, authtest.Options{Rotate: tt.rotate}, kind.make, tt.timeout)
+					status, err := r.get(t) // reads the store; the token is still good
+					require.NoError(t, err)
+					require.Equal(t, http.StatusOK, status)
+
+					r.srv.RevokeAccessTokens()
+					n := tt.n
+					if n == 0 {
+						n = 1
+					}
+					for _, f := range tt.faults {
+						r.srv.FailToken(n, f)
+					}
+					before := r.srv.Stats().TokenRequests
+					start := time.Now()
+					status, err = r.get(t)
+					elapsed := time.Since(start)
+
+					assert.EqualValues(t, tt.wantAttempts, r.srv.Stats().TokenRequests-before, "token requests")
+					events := r.refreshEvents()
+					if assert.Len(t, events, 1) {
+						assert.Equal(t, tt.wantAttempts, events[0].Attempts, "refresher calls")
+						assert.Equal(t, bearer.ReasonRejected, events[0].Reason)
+					}
+					if tt.minElapsed > 0 {
+						assert.GreaterOrEqual(t, elapsed, tt.minElapsed)
+					}
+					if tt.maxElapsed > 0 {
+						assert.Less(t, elapsed, tt.maxElapsed)
+					}
+					switch tt.want {
+					case ok:
+						require.NoError(t, err)
+						assert.Equal(t, http.StatusOK, status)
+						assert.Zero(t, r.logouts.Load())
+					case transient, permanent:
+						require.Error(t, err)
+						re, isRE := isRefreshError(err)
+						require.True(t, isRE, "want a *RefreshError, got %v", err)
+						assert.Equal(t, tt.want == permanent, re.Permanent)
+						assert.Equal(t, tt.wantAttempts, re.Attempts)
+						assert.Equal(t, tt.want == permanent, errors.Is(err, bearer.ErrLoggedOut))
+						assert.EqualValues(t, map[bool]int32{true: 1, false: 0}[tt.want == permanent], r.logouts.Load(), "logouts")
+						assert.Contains(t, err.Error(), tt.wantInError)
+						assert.NotContains(t, err.Error(), r.issued.RefreshToken)
+						assert.NotContains(t, err.Error(), r.issued.AccessToken)
+					}
+					if tt.check != nil {
+						tt.check(t, r)
+					}
+
+					// What the next request gets, once the endpoint behaves.
+					r.srv.ClearFaults()
+					before = r.srv.Stats().TokenRequests
+					status, err = r.get(t)
+					switch tt.want {
+					case permanent:
+						assert.ErrorIs(t, err, bearer.ErrLoggedOut, "logged out: fail fast")
+						assert.EqualValues(t, 0, r.srv.Stats().TokenRequests-before, "no refresh after a logout")
+						assert.EqualValues(t, 1, r.logouts.Load(), "OnLogout once")
+					case transient:
+						require.NoError(t, err, "a transient failure leaves the session usable")
+						assert.Equal(t, http.StatusOK, status)
+						assert.EqualValues(t, 1, r.srv.Stats().TokenRequests-before)
+					case ok:
+						require.NoError(t, err)
+						assert.Equal(t, http.StatusOK, status)
+						assert.EqualValues(t, 0, r.srv.Stats().TokenRequests-before, "the new token is used")
+					}
+				})
+			}
+		})
+	}
+}
+
+func TestOAuth2AuthStyle(t *testing.T) {
+	tests := []struct {
+		name      string
+		style     oauth2.AuthStyle
+		wantBasic int64
+		wantBody  int64
+	}{
+		{"in header", oauth2.AuthStyleInHeader, 1, 0},
+		{"in params", oauth2.AuthStyleInParams, 0, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := authtest.NewServer(authtest.Options{})
+			defer srv.Close()
+			issued := srv.Issue()
+			cfg := srv.Config()
+			cfg.Endpoint.AuthStyle = tt.style
+			before := srv.Stats()
+
+			ctx := context.WithValue(t.Context(), oauth2.HTTPClient, srv.Client())
+			tok, err := bearer.OAuth2(cfg).Refresh(ctx, issued)
+			require.NoError(t, err)
+
+			st := srv.Stats()
+			assert.Equal(t, tt.wantBasic, st.BasicAuth-before.BasicAuth, "Basic")
+			assert.Equal(t, tt.wantBody, st.BodyAuth-before.BodyAuth, "in the body")
+			assert.EqualValues(t, 1, st.Refreshes-before.Refreshes)
+			assert.NotEqual(t, issued.AccessToken, tok.AccessToken)
+		})
+	}
+}
+
+func TestOAuth2Token(t *testing.T) {
+	tests := []struct {
+		name        string
+		rotate      bool
+		wantRotated bool
+	}{
+		{"server rotates", true, true},
+		{"server keeps the refresh token", false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := authtest.NewServer(authtest.Options{AccessTTL: 90 * time.Second, Rotate: tt.rotate})
+			defer srv.Close()
+			issued := srv.Issue()
+			ctx := context.WithValue(t.Context(), oauth2.HTTPClient, srv.Client())
+			tok, err := headerOAuth2(srv).Refresh(ctx, issued)
+			require.NoError(t, err)
+			assert.NotEmpty(t, tok.RefreshToken)
+			assert.Equal(t, tt.wantRotated, tok.RefreshToken != issued.RefreshToken)
+			assert.Equal(t, "Bearer", tok.Type())
+			assert.WithinDuration(t, time.Now().Add(90*time.Second), tok.Expiry, 5*time.Second, "expires_in becomes Expiry")
+		})
+	}
+}
+
+func TestOAuth2WithoutRefreshToken(t *testing.T) {
+	srv := authtest.NewServer(authtest.Options{})
+	defer srv.Close()
+	for _, cur := range []*oauth2.Token{nil, {AccessToken: "access-only"}} {
+		_, err := headerOAuth2(srv).Refresh(t.Context(), cur)
+		assert.ErrorIs(t, err, bearer.ErrNoToken)
+	}
+	assert.Zero(t, srv.Stats().TokenRequests, "nothing to send")
+	assert.Panics(t, func() { bearer.OAuth2(nil) })
+}
+
+// countingTransport counts the requests it forwards.
+type countingTransport struct {
+	base http.RoundTripper
+	n    atomic.Int32
+}
+
+func (c *countingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	c.n.Add(1)
+	return c.base.RoundTrip(req)
+}
+
+// TestRefreshUsesTheRequestContextClient puts a client under
+// oauth2.HTTPClient on the request's context and checks that the refresh
+// the request causes goes through it, for each refresher.
+func TestRefreshUsesTheRequestContextClient(t *testing.T) {
+	for _, kind := range refresherKinds {
+		t.Run(kind.name, func(t *testing.T) {
+			r := newRig(t, authtest.Options{}, kind.make, 0)
+			counter := &countingTransport{base: r.srv.Client().Transport}
+			r.srv.RevokeAccessTokens()
+
+			ctx := context.WithValue(t.Context(), oauth2.HTTPClient, &http.Client{Transport: counter})
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.srv.APIURL, nil)
+			require.NoError(t, err)
+			resp, err := r.tr.Client().Do(req)
+			require.NoError(t, err)
+			resp.Body.Close()
+
+			assert.Equal(t, http.StatusOK, resp.StatusCode)
+			assert.EqualValues(t, 1, counter.n.Load(), "the token request went through the context's client")
+			assert.EqualValues(t, 1, r.srv.Stats().Refreshes)
+		})
+	}
+}
+
+// TestRefreshErrorsNeverShowTokens has the token endpoint echo the refresh
+// token in its error answer and checks that no error text shows it.
+func TestRefreshErrorsNeverShowTokens(t *testing.T) {
+	for _, kind := range refresherKinds {
+		t.Run(kind.name, func(t *testing.T) {
+			r := newRig(t, authtest.Options{}, kind.make, 0)
+			rt := r.issued.RefreshToken
+			r.srv.RevokeAccessTokens()
+			r.srv.FailToken(1, jsonAnswer(400, `{"error":"invalid_grant","error_description":"unknown token `+rt+`","error_uri":"https://auth.example.com/?t=`+rt+`"}`))
+
+			_, err := r.get(t)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "invalid_grant")
+			assert.NotContains(t, err.Error(), rt)
+			var oe *oauth2.RetrieveError
+			require.ErrorAs(t, err, &oe)
+			assert.NotContains(t, oe.Error(), rt)
+			assert.NotContains(t, string(oe.Body), rt)
+			assert.NotContains(t, oe.ErrorURI, rt)
+		})
+	}
+}
