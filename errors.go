@@ -212,7 +212,9 @@ func redact(err error, secrets ...string) error {
 	if errors.As(err, &re) {
 		re.ErrorDescription = clean(re.ErrorDescription)
 		re.ErrorURI = clean(re.ErrorURI)
-		re.Body = []byte(clean(string(re.Body)))
+		if len(re.Body) > 0 {
+			re.Body = []byte(clean(string(re.Body)))
+		}
 	}
 	var ue *url.Error
 	if errors.As(err, &ue) {

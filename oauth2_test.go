@@ -19,8 +19,8 @@ import (
 	"github.com/seamlessauth/bearer/store"
 )
 
-// rig is a Transport logged in to an authtest server, with counters.
-type rig struct {
+// refreshRig is a Transport logged in to an authtest server, with counters.
+type refreshRig struct {
 	srv     *authtest.Server
 	tr      *bearer.Transport
 	store   store.Store
@@ -50,11 +50,11 @@ var refresherKinds = []refresherKind{
 	{"Endpoint", func(srv *authtest.Server) bearer.Refresher { return bearer.Endpoint(srv.RefreshURL) }},
 }
 
-// newRig starts a server, logs in, and builds a Transport with a fast retry
+// newRefreshRig starts a server, logs in, and builds a Transport with a fast retry
 // policy (3 attempts, 1ms apart) over it.
-func newRig(t *testing.T, opts authtest.Options, ref func(*authtest.Server) bearer.Refresher, timeout time.Duration) *rig {
+func newRefreshRig(t *testing.T, opts authtest.Options, ref func(*authtest.Server) bearer.Refresher, timeout time.Duration) *refreshRig {
 	t.Helper()
-	r := &rig{srv: authtest.NewServer(opts)}
+	r := &refreshRig{srv: authtest.NewServer(opts)}
 	t.Cleanup(r.srv.Close)
 	r.issued = r.srv.Issue()
 	r.store = store.NewMemory(r.issued)
@@ -78,12 +78,12 @@ func newRig(t *testing.T, opts authtest.Options, ref func(*authtest.Server) bear
 
 // ctx is a request context whose token requests go through the server's
 // own client, as the refreshers' documentation describes.
-func (r *rig) ctx(t *testing.T) context.Context {
+func (r *refreshRig) ctx(t *testing.T) context.Context {
 	return context.WithValue(t.Context(), oauth2.HTTPClient, r.srv.Client())
 }
 
 // get sends one API request through the Transport.
-func (r *rig) get(t *testing.T) (int, error) {
+func (r *refreshRig) get(t *testing.T) (int, error) {
 	req, err := http.NewRequestWithContext(r.ctx(t), http.MethodGet, r.srv.APIURL+"/things", nil)
 	require.NoError(t, err)
 	resp, err := r.tr.Client().Do(req)
@@ -94,22 +94,22 @@ func (r *rig) get(t *testing.T) (int, error) {
 	return resp.StatusCode, nil
 }
 
-func (r *rig) refreshEvents() []bearer.RefreshEvent {
+func (r *refreshRig) refreshEvents() []bearer.RefreshEvent {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]bearer.RefreshEvent(nil), r.events...)
 }
 
-func jsonAnswer(status int, body string) authtest.Fault {
+func tokenFault(status int, body string) authtest.Fault {
 	return authtest.Fault{Status: status, Body: body, Header: http.Header{"Content-Type": {"application/json"}}}
 }
 
 type outcome int
 
 const (
-	ok outcome = iota
-	transient
-	permanent
+	outcomeOK outcome = iota
+	outcomeTransient
+	outcomePermanent
 )
 
 // TestTokenEndpointAnswers drives a Transport whose access token was
@@ -119,7 +119,7 @@ const (
 func TestTokenEndpointAnswers(t *testing.T) {
 	html := authtest.Fault{Status: http.StatusBadGateway, Body: "<html><body><h1>502 Bad Gateway</h1></body></html>",
 		Header: http.Header{"Content-Type": {"text/html"}}}
-	huge := jsonAnswer(http.StatusOK, `{"access_token":"`+strings.Repeat("a", 2<<20)+`","accessToken":"x"}`)
+	huge := tokenFault(http.StatusOK, `{"access_token":"`+strings.Repeat("a", 2<<20)+`","accessToken":"x"}`)
 	tests := []struct {
 		name         string
 		rotate       bool
@@ -131,54 +131,54 @@ func TestTokenEndpointAnswers(t *testing.T) {
 		minElapsed   time.Duration
 		maxElapsed   time.Duration
 		wantInError  string
-		check        func(t *testing.T, r *rig)
+		check        func(t *testing.T, r *refreshRig)
 	}{
-		{name: "200 with rotation", rotate: true, want: ok, wantAttempts: 1, check: func(t *testing.T, r *rig) {
+		{name: "200 with rotation", rotate: true, want: outcomeOK, wantAttempts: 1, check: func(t *testing.T, r *refreshRig) {
 			tok, err := r.store.Load(t.Context())
 			require.NoError(t, err)
 			assert.NotEqual(t, r.issued.RefreshToken, tok.RefreshToken, "the rotated refresh token is kept")
 			assert.NotEmpty(t, tok.RefreshToken)
 			assert.WithinDuration(t, time.Now().Add(authtest.DefaultAccessTTL), tok.Expiry, time.Minute, "expires_in becomes Expiry")
 		}},
-		{name: "200 without refresh_token", want: ok, wantAttempts: 1, check: func(t *testing.T, r *rig) {
+		{name: "200 without refresh_token", want: outcomeOK, wantAttempts: 1, check: func(t *testing.T, r *refreshRig) {
 			tok, err := r.store.Load(t.Context())
 			require.NoError(t, err)
 			assert.Equal(t, r.issued.RefreshToken, tok.RefreshToken, "the old refresh token is kept")
 			assert.NotEqual(t, r.issued.AccessToken, tok.AccessToken)
 		}},
-		{name: "200 with an error field", faults: []authtest.Fault{jsonAnswer(200, `{"error":"invalid_grant","error_description":"expired"}`)},
-			want: permanent, wantAttempts: 1, wantInError: "invalid_grant"},
-		{name: "400 invalid_grant", faults: []authtest.Fault{authtest.InvalidGrant()}, want: permanent, wantAttempts: 1, wantInError: "invalid_grant"},
-		{name: "400 invalid_client", faults: []authtest.Fault{jsonAnswer(400, `{"error":"invalid_client"}`)}, want: permanent, wantAttempts: 1, wantInError: "invalid_client"},
+		{name: "200 with an error field", faults: []authtest.Fault{tokenFault(200, `{"error":"invalid_grant","error_description":"expired"}`)},
+			want: outcomePermanent, wantAttempts: 1, wantInError: "invalid_grant"},
+		{name: "400 invalid_grant", faults: []authtest.Fault{authtest.InvalidGrant()}, want: outcomePermanent, wantAttempts: 1, wantInError: "invalid_grant"},
+		{name: "400 invalid_client", faults: []authtest.Fault{tokenFault(400, `{"error":"invalid_client"}`)}, want: outcomePermanent, wantAttempts: 1, wantInError: "invalid_client"},
 		{name: "400 without a code", faults: []authtest.Fault{{Status: 400, Body: "<html>Bad Request</html>", Header: http.Header{"Content-Type": {"text/html"}}}},
-			want: permanent, wantAttempts: 1, wantInError: "400"},
-		{name: "400 invalid_request then 200", faults: []authtest.Fault{jsonAnswer(400, `{"error":"invalid_request","error_description":"please retry"}`)},
-			want: ok, wantAttempts: 2},
+			want: outcomePermanent, wantAttempts: 1, wantInError: "400"},
+		{name: "400 invalid_request then 200", faults: []authtest.Fault{tokenFault(400, `{"error":"invalid_request","error_description":"please retry"}`)},
+			want: outcomeOK, wantAttempts: 2},
 		{name: "401", faults: []authtest.Fault{{Status: 401, Body: `{"error":"invalid_client"}`,
 			Header: http.Header{"Content-Type": {"application/json"}, "Www-Authenticate": {`Basic realm="auth"`}}}},
-			want: permanent, wantAttempts: 1, wantInError: "401"},
+			want: outcomePermanent, wantAttempts: 1, wantInError: "401"},
 		{name: "429 with Retry-After then 200", faults: []authtest.Fault{{Status: 429, Header: http.Header{"Retry-After": {"1"}}}},
-			want: ok, wantAttempts: 2, minElapsed: 900 * time.Millisecond},
+			want: outcomeOK, wantAttempts: 2, minElapsed: 900 * time.Millisecond},
 		{name: "429 with a Retry-After over the cap", faults: []authtest.Fault{{Status: 429, Header: http.Header{"Retry-After": {"120"}}}},
-			want: transient, wantAttempts: 1, maxElapsed: time.Second, wantInError: "429"},
-		{name: "500 every time", faults: []authtest.Fault{authtest.ServerError(500)}, n: -1, want: transient, wantAttempts: 3, wantInError: "500"},
-		{name: "503 then 200", faults: []authtest.Fault{authtest.ServerError(503)}, want: ok, wantAttempts: 2},
-		{name: "malformed JSON", faults: []authtest.Fault{authtest.Malformed()}, n: -1, want: transient, wantAttempts: 3},
-		{name: "HTML error page", faults: []authtest.Fault{html}, n: -1, want: transient, wantAttempts: 3, wantInError: "502"},
+			want: outcomeTransient, wantAttempts: 1, maxElapsed: time.Second, wantInError: "429"},
+		{name: "500 every time", faults: []authtest.Fault{authtest.ServerError(500)}, n: -1, want: outcomeTransient, wantAttempts: 3, wantInError: "500"},
+		{name: "503 then 200", faults: []authtest.Fault{authtest.ServerError(503)}, want: outcomeOK, wantAttempts: 2},
+		{name: "malformed JSON", faults: []authtest.Fault{authtest.Malformed()}, n: -1, want: outcomeTransient, wantAttempts: 3},
+		{name: "HTML error page", faults: []authtest.Fault{html}, n: -1, want: outcomeTransient, wantAttempts: 3, wantInError: "502"},
 		{name: "HTML page with 200", faults: []authtest.Fault{{Status: 200, Body: "<html>Sign in to the Wi-Fi</html>", Header: http.Header{"Content-Type": {"text/html"}}}},
-			n: -1, want: transient, wantAttempts: 3},
-		{name: "oversized body", faults: []authtest.Fault{huge}, n: -1, want: transient, wantAttempts: 3, wantInError: "larger than 1 MiB"},
-		{name: "truncated body then 200", faults: []authtest.Fault{{Truncate: true}}, want: ok, wantAttempts: 2},
-		{name: "connection reset then 200", faults: []authtest.Fault{{Reset: true}}, want: ok, wantAttempts: 2},
-		{name: "connection reset every time", faults: []authtest.Fault{{Reset: true}}, n: -1, want: transient, wantAttempts: 3},
+			n: -1, want: outcomeTransient, wantAttempts: 3},
+		{name: "oversized body", faults: []authtest.Fault{huge}, n: -1, want: outcomeTransient, wantAttempts: 3, wantInError: "larger than 1 MiB"},
+		{name: "truncated body then 200", faults: []authtest.Fault{{Truncate: true}}, want: outcomeOK, wantAttempts: 2},
+		{name: "connection reset then 200", faults: []authtest.Fault{{Reset: true}}, want: outcomeOK, wantAttempts: 2},
+		{name: "connection reset every time", faults: []authtest.Fault{{Reset: true}}, n: -1, want: outcomeTransient, wantAttempts: 3},
 		{name: "timeout", faults: []authtest.Fault{{Delay: time.Minute}}, n: -1, timeout: 300 * time.Millisecond,
-			want: transient, wantAttempts: 1, maxElapsed: 2 * time.Second, wantInError: "deadline exceeded"},
+			want: outcomeTransient, wantAttempts: 1, maxElapsed: 2 * time.Second, wantInError: "deadline exceeded"},
 	}
 	for _, kind := range refresherKinds {
 		t.Run(kind.name, func(t *testing.T) {
 			for _, tt := range tests {
 				t.Run(tt.name, func(t *testing.T) {
-					r := newRig(t, authtest.Options{Rotate: tt.rotate}, kind.make, tt.timeout)
+					r := newRefreshRig(t, authtest.Options{Rotate: tt.rotate}, kind.make, tt.timeout)
 					status, err := r.get(t) // reads the store; the token is still good
 					require.NoError(t, err)
 					require.Equal(t, http.StatusOK, status)
@@ -209,18 +209,18 @@ func TestTokenEndpointAnswers(t *testing.T) {
 						assert.Less(t, elapsed, tt.maxElapsed)
 					}
 					switch tt.want {
-					case ok:
+					case outcomeOK:
 						require.NoError(t, err)
 						assert.Equal(t, http.StatusOK, status)
 						assert.Zero(t, r.logouts.Load())
-					case transient, permanent:
+					case outcomeTransient, outcomePermanent:
 						require.Error(t, err)
 						re, isRE := isRefreshError(err)
 						require.True(t, isRE, "want a *RefreshError, got %v", err)
-						assert.Equal(t, tt.want == permanent, re.Permanent)
+						assert.Equal(t, tt.want == outcomePermanent, re.Permanent)
 						assert.Equal(t, tt.wantAttempts, re.Attempts)
-						assert.Equal(t, tt.want == permanent, errors.Is(err, bearer.ErrLoggedOut))
-						assert.EqualValues(t, map[bool]int32{true: 1, false: 0}[tt.want == permanent], r.logouts.Load(), "logouts")
+						assert.Equal(t, tt.want == outcomePermanent, errors.Is(err, bearer.ErrLoggedOut))
+						assert.EqualValues(t, map[bool]int32{true: 1, false: 0}[tt.want == outcomePermanent], r.logouts.Load(), "logouts")
 						assert.Contains(t, err.Error(), tt.wantInError)
 						assert.NotContains(t, err.Error(), r.issued.RefreshToken)
 						assert.NotContains(t, err.Error(), r.issued.AccessToken)
@@ -234,15 +234,15 @@ func TestTokenEndpointAnswers(t *testing.T) {
 					before = r.srv.Stats().TokenRequests
 					status, err = r.get(t)
 					switch tt.want {
-					case permanent:
+					case outcomePermanent:
 						assert.ErrorIs(t, err, bearer.ErrLoggedOut, "logged out: fail fast")
 						assert.EqualValues(t, 0, r.srv.Stats().TokenRequests-before, "no refresh after a logout")
 						assert.EqualValues(t, 1, r.logouts.Load(), "OnLogout once")
-					case transient:
+					case outcomeTransient:
 						require.NoError(t, err, "a transient failure leaves the session usable")
 						assert.Equal(t, http.StatusOK, status)
 						assert.EqualValues(t, 1, r.srv.Stats().TokenRequests-before)
-					case ok:
+					case outcomeOK:
 						require.NoError(t, err)
 						assert.Equal(t, http.StatusOK, status)
 						assert.EqualValues(t, 0, r.srv.Stats().TokenRequests-before, "the new token is used")
@@ -321,13 +321,13 @@ func TestOAuth2WithoutRefreshToken(t *testing.T) {
 	assert.Panics(t, func() { bearer.OAuth2(nil) })
 }
 
-// countingTransport counts the requests it forwards.
-type countingTransport struct {
+// clientCounter counts the requests it forwards.
+type clientCounter struct {
 	base http.RoundTripper
 	n    atomic.Int32
 }
 
-func (c *countingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+func (c *clientCounter) RoundTrip(req *http.Request) (*http.Response, error) {
 	c.n.Add(1)
 	return c.base.RoundTrip(req)
 }
@@ -338,8 +338,8 @@ func (c *countingTransport) RoundTrip(req *http.Request) (*http.Response, error)
 func TestRefreshUsesTheRequestContextClient(t *testing.T) {
 	for _, kind := range refresherKinds {
 		t.Run(kind.name, func(t *testing.T) {
-			r := newRig(t, authtest.Options{}, kind.make, 0)
-			counter := &countingTransport{base: r.srv.Client().Transport}
+			r := newRefreshRig(t, authtest.Options{}, kind.make, 0)
+			counter := &clientCounter{base: r.srv.Client().Transport}
 			r.srv.RevokeAccessTokens()
 
 			ctx := context.WithValue(t.Context(), oauth2.HTTPClient, &http.Client{Transport: counter})
@@ -361,10 +361,10 @@ func TestRefreshUsesTheRequestContextClient(t *testing.T) {
 func TestRefreshErrorsNeverShowTokens(t *testing.T) {
 	for _, kind := range refresherKinds {
 		t.Run(kind.name, func(t *testing.T) {
-			r := newRig(t, authtest.Options{}, kind.make, 0)
+			r := newRefreshRig(t, authtest.Options{}, kind.make, 0)
 			rt := r.issued.RefreshToken
 			r.srv.RevokeAccessTokens()
-			r.srv.FailToken(1, jsonAnswer(400, `{"error":"invalid_grant","error_description":"unknown token `+rt+`","error_uri":"https://auth.example.com/?t=`+rt+`"}`))
+			r.srv.FailToken(1, tokenFault(400, `{"error":"invalid_grant","error_description":"unknown token `+rt+`","error_uri":"https://auth.example.com/?t=`+rt+`"}`))
 
 			_, err := r.get(t)
 			require.Error(t, err)
