@@ -1,0 +1,149 @@
+package conformance
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// The tests in this file pin down, on the wire, what README.md says each
+// server does differently from RFC 6749, so that the notes stay true when
+// a server's version changes.
+
+// tokenCall posts form to the token endpoint, with HTTP Basic client
+// authentication when basic is set, and returns the status and the JSON
+// answer.
+func tokenCall(t *testing.T, f *fixture, form url.Values, basic bool) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, f.cfg.Endpoint.TokenURL, strings.NewReader(form.Encode()))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if basic {
+		req.SetBasicAuth(url.QueryEscape(f.cfg.ClientID), url.QueryEscape(f.cfg.ClientSecret))
+	}
+	resp, err := f.hc.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var body map[string]any
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&body), "the token endpoint answers JSON")
+	return resp.StatusCode, body
+}
+
+// refreshForm is a refresh_token grant with the client's credentials in the
+// form (client_secret_post).
+func refreshForm(f *fixture, rt string) url.Values {
+	return url.Values{
+		"grant_type":    {"refresh_token"},
+		"refresh_token": {rt},
+		"client_id":     {f.cfg.ClientID},
+		"client_secret": {f.cfg.ClientSecret},
+	}
+}
+
+func TestMockOIDCDepartures(t *testing.T) {
+	const ttl = 10 * time.Minute
+	tests := []struct {
+		name  string
+		check func(t *testing.T, f *fixture)
+	}{
+		{"expires_in is in nanoseconds", func(t *testing.T, f *fixture) {
+			status, body := tokenCall(t, f, refreshForm(f, f.login.RefreshToken), false)
+			require.Equal(t, http.StatusOK, status)
+			assert.Equal(t, float64(ttl.Nanoseconds()), body["expires_in"], "RFC 6749 §5.1: seconds")
+			assert.Greater(t, time.Until(mockRawExpiry(t, f)), 60*365*24*time.Hour,
+				"x/oauth2 caps the value at 2^31-1 seconds: the token looks valid for 68 years")
+		}},
+		{"the refresh token is not rotated", func(t *testing.T, f *fixture) {
+			status, body := tokenCall(t, f, refreshForm(f, f.login.RefreshToken), false)
+			require.Equal(t, http.StatusOK, status)
+			assert.Equal(t, f.login.RefreshToken, body["refresh_token"])
+		}},
+		{"client_secret_basic is refused although discovery lists it", func(t *testing.T, f *fixture) {
+			assert.Contains(t, f.meta.TokenAuthMethods, "client_secret_basic")
+			form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {f.login.RefreshToken}}
+			status, body := tokenCall(t, f, form, true)
+			assert.Equal(t, http.StatusBadRequest, status, "RFC 6749 §2.3.1: servers MUST support Basic")
+			assert.Equal(t, "invalid_request", body["error"])
+		}},
+		{"invalid_grant comes with 401, not 400", func(t *testing.T, f *fixture) {
+			f.revokeRefresh(t, f.login)
+			status, body := tokenCall(t, f, refreshForm(f, f.login.RefreshToken), false)
+			assert.Equal(t, http.StatusUnauthorized, status, "RFC 6749 §5.2: 400")
+			assert.Equal(t, "invalid_grant", body["error"])
+		}},
+		{"the access token is accepted as a refresh token", func(t *testing.T, f *fixture) {
+			status, body := tokenCall(t, f, refreshForm(f, f.login.AccessToken), false)
+			assert.Equal(t, http.StatusOK, status, "both are JWTs naming the session; the type is not checked")
+			assert.NotEmpty(t, body["access_token"])
+		}},
+		{"error_description echoes the submitted client_secret", func(t *testing.T, f *fixture) {
+			form := refreshForm(f, f.login.RefreshToken)
+			form.Set("client_secret", "not-the-client-secret")
+			status, body := tokenCall(t, f, form, false)
+			assert.Equal(t, http.StatusUnauthorized, status)
+			assert.Equal(t, "invalid_client", body["error"])
+			assert.Contains(t, body["error_description"], "not-the-client-secret")
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { tt.check(t, mock.start(t, ttl)) })
+	}
+}
+
+// mockRawExpiry is the Expiry that x/oauth2 alone computes for a mockoidc
+// token.
+func mockRawExpiry(t *testing.T, f *fixture) time.Time {
+	t.Helper()
+	tok, err := f.directRefresh(t, f.login.RefreshToken)
+	require.NoError(t, err)
+	return tok.Expiry
+}
+
+func TestZitadelDepartures(t *testing.T) {
+	tests := []struct {
+		name  string
+		check func(t *testing.T, f *fixture)
+	}{
+		{"expires_in is rounded down", func(t *testing.T, f *fixture) {
+			status, body := tokenCall(t, f, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {f.login.RefreshToken}}, true)
+			require.Equal(t, http.StatusOK, status)
+			assert.Equal(t, float64(59), body["expires_in"], "a 60 s token is announced as 59 s")
+		}},
+		{"rotation without reuse detection", func(t *testing.T, f *fixture) {
+			next, err := f.directRefresh(t, f.login.RefreshToken)
+			require.NoError(t, err)
+			require.NotEqual(t, f.login.RefreshToken, next.RefreshToken, "rotated")
+			_, err = f.directRefresh(t, f.login.RefreshToken)
+			assert.Error(t, err, "the old refresh token is refused")
+			_, err = f.directRefresh(t, next.RefreshToken)
+			assert.NoError(t, err, "RFC 9700 §4.14.2 would revoke the new one after a reuse; it stays good")
+		}},
+		{"a refresh revokes the previous access token", func(t *testing.T, f *fixture) {
+			_, err := f.directRefresh(t, f.login.RefreshToken)
+			require.NoError(t, err)
+			active, err := f.api.validate(t.Context(), f.login.AccessToken)
+			require.NoError(t, err)
+			assert.False(t, active, "requests in flight with the old token get 401")
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { tt.check(t, zitadel.start(t, time.Minute)) })
+	}
+}
+
+// TestVersions checks that the versions the tests report are the ones in
+// go.mod.
+func TestVersions(t *testing.T) {
+	mod, err := os.ReadFile("go.mod")
+	require.NoError(t, err)
+	for _, p := range providers {
+		assert.Contains(t, string(mod), p.name+" "+p.version, p.short)
+	}
+}
