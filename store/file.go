@@ -35,12 +35,16 @@ const DefaultLockRetry = 10 * time.Millisecond
 // the user's to look at. A symbolic link at the path is refused; give the
 // store the real path.
 //
+// A process killed while saving may leave a temporary file named
+// ".<name>.tmp-*" next to the token file; it is never read, and may be
+// removed.
+//
 // Lock takes an OS file lock on a sibling file, the token path with ".lock"
 // appended, which is never removed. The operating system releases the lock
 // when its holder exits, even when it is killed.
 //
-// A File is safe for concurrent use. Its methods touch the file system
-// only when called.
+// A File is safe for concurrent use. NewFile does not touch the file
+// system; each method reads the file anew.
 type File struct {
 	path     string
 	lockPath string
