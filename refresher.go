@@ -37,7 +37,8 @@ func (f RefresherFunc) Refresh(ctx context.Context, current *oauth2.Token) (*oau
 	return f(ctx, current)
 }
 
-// maxRetryAfter caps how long a Retry-After header may delay the next try.
+// maxRetryAfter caps how long a Retry-After header may delay the next try;
+// an answer that asks for more ends the refresh with its transient error.
 const maxRetryAfter = 5 * time.Second
 
 // defaultBackoff waits about 100ms, then 200ms, ... with some jitter so
@@ -132,7 +133,9 @@ func (t *Transport) coordinate(ctx context.Context, from *state) (*state, Refres
 	tok, attempts, err := t.call(ctx, base)
 	if err == nil {
 		if err := t.cfg.Store.Save(ctx, tok); err != nil {
-			t.log(ctx, slog.LevelWarn, "bearer: saving the new token failed; it is used but not persisted", "error", err)
+			// The refresh token may have been rotated: whoever shares the
+			// store will now present a spent one. Nothing can undo that here.
+			t.log(ctx, slog.LevelError, "bearer: saving the new token failed; it is used but not persisted", "error", err)
 		}
 		return t.install(from, tok), RefreshEvent{Attempts: attempts}
 	}
@@ -176,10 +179,10 @@ func (t *Transport) call(ctx context.Context, base *oauth2.Token) (*oauth2.Token
 		if v.permanent || attempt >= t.attempts || ctx.Err() != nil {
 			return nil, attempt, err
 		}
-		wait := t.backoff(attempt)
-		if v.retryAfter > wait {
-			wait = min(v.retryAfter, maxRetryAfter)
+		if v.retryAfter > maxRetryAfter {
+			return nil, attempt, err // asked to wait longer than a refresh may: do not call back early
 		}
+		wait := max(t.backoff(attempt), v.retryAfter)
 		if d, ok := ctx.Deadline(); ok && time.Until(d) < wait {
 			return nil, attempt, err
 		}

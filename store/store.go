@@ -1,5 +1,6 @@
 // Package store defines where a bearer Transport keeps its token pair, and
-// provides the in-memory store.
+// provides two stores: [Memory], in-process, and [File], a token file that
+// several processes on one machine can share.
 //
 // A [Store] persists one token pair (one identity). A store shared by several
 // processes or machines should also implement [Locker], so that only one of
