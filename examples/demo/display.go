@@ -26,8 +26,9 @@ type display struct {
 	done     chan struct{}
 }
 
-func newDisplay(f *os.File) *display {
-	return &display{w: f, tty: isTerminal(f), start: time.Now()}
+// newDisplay returns a display on w; tty says whether w is a terminal.
+func newDisplay(w io.Writer, tty bool) *display {
+	return &display{w: w, tty: tty, start: time.Now()}
 }
 
 // isTerminal reports whether f is a character device, as a terminal is.

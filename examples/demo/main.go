@@ -45,7 +45,7 @@ func main() {
 		os.Exit(2)
 	}
 
-	d := newDisplay(os.Stdout)
+	d := newDisplay(os.Stdout, isTerminal(os.Stdout))
 	var naive *result
 	if o.compare {
 		d.heading("1. the axios refresh interceptor, ported faithfully (naive.go)")
