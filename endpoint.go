@@ -25,12 +25,13 @@ import (
 // The whole answer is kept as the token's extra fields ([oauth2.Token.Extra]).
 // Answers larger than 1 MiB are refused with a transient error.
 //
-// Errors are classified as for [OAuth2]: a JSON error answer
-// {"error": "invalid_grant"} (with any status, 200 included), a 401, or a
-// 400 without a known error code ends the session; network errors,
-// timeouts, 408, 429, 5xx, and answers that are not JSON or have no access
-// token are transient. Non-success answers are reported as an
-// [*oauth2.RetrieveError] whose Body is not kept.
+// Errors are classified as for [OAuth2]: an answer whose "error" field is
+// invalid_grant or another permanent OAuth2 code (whatever its status, 200
+// included), a 401, or a 400 without a known error code ends the session;
+// network errors, timeouts, 408, 429, 5xx, invalid_request, and answers
+// that are not JSON or have no access token are transient, and Retry-After
+// is honoured. Non-success answers are reported as an
+// [*oauth2.RetrieveError] whose Body is not kept. No error shows a token.
 //
 // The options rename the fields ([WithFields]), add headers ([WithHeader]),
 // choose the client ([WithHTTPClient]), replace the request or the decoding

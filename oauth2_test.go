@@ -176,6 +176,7 @@ func TestTokenEndpointAnswers(t *testing.T) {
 	}
 	for _, kind := range refresherKinds {
 		t.Run(kind.name, func(t *testing.T) {
+			t.Parallel() // the two kinds overlap their Retry-After and timeout waits
 			for _, tt := range tests {
 				t.Run(tt.name, func(t *testing.T) {
 					r := newRefreshRig(t, authtest.Options{Rotate: tt.rotate}, kind.make, tt.timeout)
