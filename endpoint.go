@@ -93,9 +93,12 @@ func WithHeader(key, value string) EndpointOption {
 }
 
 // WithHTTPClient sets the client that sends refresh requests. Without it,
-// the client under [oauth2.HTTPClient] in the refresh context is used, or
-// [http.DefaultClient]. [Transport.CloseIdleConnections] closes this
-// client's idle connections too.
+// the client under [oauth2.HTTPClient] in the refresh context is used, as
+// for [OAuth2]: the one on the context of the request that started the
+// refresh, else one over the Transport's Config.Base, else (outside a
+// Transport) [http.DefaultClient]. [Transport.CloseIdleConnections] closes
+// this client's idle connections too. The client may even be one built on
+// the Transport itself: refresh requests never get the access token.
 func WithHTTPClient(c *http.Client) EndpointOption {
 	return func(e *endpoint) { e.client = c }
 }

@@ -23,10 +23,13 @@ import (
 // avoid that.
 //
 // Token requests use the *http.Client found in the refresh context under
-// the [oauth2.HTTPClient] key, or [http.DefaultClient]. The [Transport]
-// runs a refresh with the values of the context of the request that
-// started it, so a client set there, on the request's context, is the one
-// used. Answers larger than 1 MiB are refused.
+// the [oauth2.HTTPClient] key. A [Transport] runs a refresh with the values
+// of the context of the request that started it, so a client put there,
+// on the request's context, is the one used; without one the Transport
+// puts a client over its Config.Base. Called on its own, with no client in
+// ctx, the refresher uses [http.DefaultClient]. Either way the token
+// request is never given the access token. Answers larger than 1 MiB are
+// refused.
 //
 // Errors are classified as the [Refresher] documentation says: the error
 // codes invalid_grant, invalid_client, unauthorized_client,
