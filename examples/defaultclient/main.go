@@ -64,7 +64,7 @@ func main() {
 	fmt.Println("http.Get(other site):", get(other.URL))
 
 	st := srv.Stats()
-	fmt.Printf("server: %d refresh, %d 401 absorbed, %d reuse detections\n",
+	fmt.Printf("server: refreshes %d, 401s %d, reuse detections %d\n",
 		st.Refreshes, st.APIUnauthorized, st.ReuseDetections)
 }
 

@@ -81,7 +81,7 @@ func main() {
 	call(ctx, client, srv.APIURL+"/profile", "after the server revoked the access token")
 
 	st := srv.Stats()
-	fmt.Printf("server: %d refreshes, %d 401 absorbed, %d reuse detections\n",
+	fmt.Printf("server: refreshes %d, 401s %d, reuse detections %d\n",
 		st.Refreshes, st.APIUnauthorized, st.ReuseDetections)
 }
 

@@ -67,5 +67,5 @@ func main() {
 	show("logged in again")
 
 	st := srv.Stats()
-	fmt.Printf("server: %d refreshes, %d refused, %d reuse detections\n", st.Refreshes, st.RefreshFailures, st.ReuseDetections)
+	fmt.Printf("server: refreshes %d, refused %d, reuse detections %d\n", st.Refreshes, st.RefreshFailures, st.ReuseDetections)
 }
