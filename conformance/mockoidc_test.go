@@ -55,7 +55,12 @@ func startMock(t *testing.T, accessTTL time.Duration) *fixture {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	require.NoError(t, m.Start(ln, nil))
-	t.Cleanup(func() { m.Shutdown() })
+	t.Cleanup(func() {
+		// Shutdown waits up to 5 s for a connection that has not sent a
+		// request yet: the client's spare connections go first.
+		hc.CloseIdleConnections()
+		m.Shutdown()
+	})
 
 	md := discover(t, hc, m.DiscoveryEndpoint())
 	cfg := &oauth2.Config{

@@ -83,6 +83,22 @@ func TestMockOIDCDepartures(t *testing.T) {
 			assert.Equal(t, http.StatusOK, status, "both are JWTs naming the session; the type is not checked")
 			assert.NotEmpty(t, body["access_token"])
 		}},
+		{"offline_access is refused, yet every login gets a refresh token", func(t *testing.T, f *fixture) {
+			require.NotEmpty(t, f.login.RefreshToken, "the login asked for openid only")
+			cfg := *f.cfg
+			cfg.Scopes = []string{"openid", "offline_access"}
+			noFollow := &http.Client{
+				Transport:     f.hc.Transport,
+				CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+			}
+			resp, err := noFollow.Get(cfg.AuthCodeURL("state"))
+			require.NoError(t, err)
+			defer resp.Body.Close()
+			var body map[string]any
+			require.NoError(t, json.NewDecoder(resp.Body).Decode(&body))
+			assert.Equal(t, http.StatusBadRequest, resp.StatusCode, "answered to the browser, not redirected (RFC 6749 §4.1.2.1)")
+			assert.Equal(t, "invalid_scope", body["error"])
+		}},
 		{"error_description echoes the submitted client_secret", func(t *testing.T, f *fixture) {
 			form := refreshForm(f, f.login.RefreshToken)
 			form.Set("client_secret", "not-the-client-secret")
@@ -124,6 +140,19 @@ func TestZitadelDepartures(t *testing.T) {
 			assert.Error(t, err, "the old refresh token is refused")
 			_, err = f.directRefresh(t, next.RefreshToken)
 			assert.NoError(t, err, "RFC 9700 §4.14.2 would revoke the new one after a reuse; it stays good")
+		}},
+		{"error codes and statuses follow RFC 6749", func(t *testing.T, f *fixture) {
+			wrong := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {f.login.RefreshToken},
+				"client_id": {f.cfg.ClientID}, "client_secret": {"not-the-client-secret"}}
+			status, body := tokenCall(t, f, wrong, false)
+			assert.Equal(t, http.StatusUnauthorized, status)
+			assert.Equal(t, "invalid_client", body["error"])
+			assert.NotContains(t, body["error_description"], "not-the-client-secret")
+
+			f.revokeRefresh(t, f.login)
+			status, body = tokenCall(t, f, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {f.login.RefreshToken}}, true)
+			assert.Equal(t, http.StatusBadRequest, status)
+			assert.Equal(t, "invalid_grant", body["error"])
 		}},
 		{"a refresh revokes the previous access token", func(t *testing.T, f *fixture) {
 			_, err := f.directRefresh(t, f.login.RefreshToken)
