@@ -346,3 +346,43 @@ func TestEndpointCloseIdleConnections(t *testing.T) {
 	tr.CloseIdleConnections()
 	assert.EqualValues(t, 1, cc.closes.Load())
 }
+
+// answerRT answers every request with one canned response, with no network.
+type answerRT struct {
+	status int
+	body   []byte
+}
+
+func (a answerRT) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Body != nil {
+		req.Body.Close()
+	}
+	return &http.Response{StatusCode: a.status, Header: http.Header{"Content-Type": {"application/json"}},
+		Body: io.NopCloser(strings.NewReader(string(a.body))), Request: req}, nil
+}
+
+// FuzzEndpointAnswer feeds the JSON endpoint arbitrary answers: it never
+// panics, a success always has an access token, and no error shows the
+// refresh token that was sent, whatever the server put in its answer.
+func FuzzEndpointAnswer(f *testing.F) {
+	f.Add(200, []byte(`{"accessToken":"a2","refreshToken":"r2","expiresIn":3600}`))
+	f.Add(200, []byte(`{"accessToken":"a2","expiresIn":"1e3"}`))
+	f.Add(200, []byte(`{"error":"old-refresh","error_description":"old-refresh is unknown"}`))
+	f.Add(400, []byte(`{"error":"invalid_grant","error_uri":"https://x/?t=old-refresh"}`))
+	f.Add(503, []byte(`<html>old-refresh</html>`))
+	f.Fuzz(func(t *testing.T, status int, body []byte) {
+		if status < 100 || status > 999 {
+			t.Skip()
+		}
+		ref := bearer.Endpoint("https://auth.example.com/refresh",
+			bearer.WithHTTPClient(&http.Client{Transport: answerRT{status: status, body: body}}))
+		tok, err := ref.Refresh(t.Context(), endpointCurrent)
+		if err != nil {
+			assert.NotContains(t, err.Error(), endpointCurrent.RefreshToken)
+			assert.NotContains(t, (&bearer.RefreshError{Err: err}).Error(), endpointCurrent.RefreshToken)
+			return
+		}
+		assert.NotEmpty(t, tok.AccessToken)
+		assert.True(t, status >= 200 && status <= 299, "success only for 2xx")
+	})
+}

@@ -192,10 +192,12 @@ func describe(err error) string {
 }
 
 // redact removes secrets (the tokens a refresher sent) from what err would
-// print. The refreshers own the errors they pass here: the description, URI
-// and body of an *oauth2.RetrieveError and the URL of a *url.Error are
+// print. The refreshers own the errors they pass here: the code,
+// description, URI and body of an *oauth2.RetrieveError and the URL of a
+// *url.Error are
 // cleaned in place; any other message that still shows a secret is wrapped
-// in one that does not. Classification is unchanged.
+// in one that does not. Classification is unchanged (a code that is a
+// token is unknown either way).
 func redact(err error, secrets ...string) error {
 	if err == nil {
 		return nil
@@ -210,6 +212,7 @@ func redact(err error, secrets ...string) error {
 	}
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) {
+		re.ErrorCode = clean(re.ErrorCode)
 		re.ErrorDescription = clean(re.ErrorDescription)
 		re.ErrorURI = clean(re.ErrorURI)
 		if len(re.Body) > 0 {
