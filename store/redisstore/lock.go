@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"sync/atomic"
 	"time"
 )
@@ -75,9 +76,11 @@ func (s *Store) acquire(ctx context.Context, owner string) error {
 	for {
 		ok, err := s.client.SetNX(ctx, s.lockKey, owner, s.opts.lockTTL).Result()
 		if err != nil {
-			// The SET may have reached Redis before the connection
-			// failed: do not leave an orphan lock behind for a full TTL.
-			_ = s.release(ctx, owner)
+			if !isDialError(err) {
+				// The SET may have reached Redis before the connection
+				// failed: do not leave an orphan lock behind for a full TTL.
+				_ = s.release(ctx, owner)
+			}
 			return fmt.Errorf("redisstore: taking the lock: %w", err)
 		}
 		if ok {
@@ -92,6 +95,13 @@ func (s *Store) acquire(ctx context.Context, owner string) error {
 		}
 		wait = min(2*wait, maxLockWait)
 	}
+}
+
+// isDialError reports whether err means that no connection to Redis could
+// be made, so that no command reached it.
+func isDialError(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
 }
 
 // release deletes the lock key if it still holds owner.
