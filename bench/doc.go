@@ -1,0 +1,34 @@
+// Package bench measures bearer against the RoundTrippers a Go program would
+// otherwise use, side by side in one run. It holds only benchmarks (in its
+// _test.go files); this file documents them.
+//
+// Contenders, as sub-benchmark names:
+//
+//	none    the base RoundTripper alone: no authentication (the floor)
+//	header  clones the request and sets a fixed Authorization header: the
+//	        least that any auth transport must do (the limit)
+//	oauth2  oauth2.Transport over oauth2.ReuseTokenSource, as returned by
+//	        oauth2.Config.Client
+//	axios   a port of the refresh interceptor web clients write for axios:
+//	        every 401 refreshes with the refresh token it knows and retries
+//	        once; nothing is collapsed
+//	bearer  bearer.Transport with the bearer.OAuth2 refresher
+//
+// Benchmarks:
+//
+//	BenchmarkHotPath           valid token, a stub base answering without network
+//	BenchmarkHotPathParallel   the same under b.RunParallel
+//	BenchmarkThroughput        64 goroutines against a loopback authtest API
+//	BenchmarkStorm             1,000 and 10,000 requests fired at once with a
+//	                           token the server has just revoked
+//	BenchmarkSoak              32 goroutines for a while (-bench.soak, 2s by
+//	                           default) with 200ms access tokens, refresh token
+//	                           rotation and reuse detection
+//
+// Run them with
+//
+//	go test -run='^$' -bench=. -count=6 ./bench | tee bench.txt
+//	go run ./internal/cmd/benchcmp bench.txt
+//
+// BENCHMARKS.md at the root of the module explains every number.
+package bench
