@@ -95,12 +95,12 @@ func (d *display) tick(every time.Duration, stop, done chan struct{}) {
 			return
 		case <-t.C:
 			d.mu.Lock()
-			d.line = d.progress()
+			d.line = d.render()
 			if d.tty {
 				d.clear()
 				d.redraw()
 			} else {
-				fmt.Fprintf(d.w, "         %s\n", d.line)
+				fmt.Fprintf(d.w, "%s\n", d.line)
 				d.printed = time.Now()
 			}
 			d.mu.Unlock()
@@ -117,7 +117,7 @@ func (d *display) stopProgress() {
 	defer d.mu.Unlock()
 	d.clear()
 	if d.tty || time.Since(d.printed) > 500*time.Millisecond {
-		fmt.Fprintf(d.w, "         %s\n", d.progress())
+		fmt.Fprintf(d.w, "%s\n", d.render())
 	}
 	d.progress, d.line = nil, ""
 }
@@ -133,9 +133,31 @@ func (d *display) clear() {
 // redraw prints the live line again on a terminal; the caller holds d.mu.
 func (d *display) redraw() {
 	if d.tty && d.line != "" {
-		fmt.Fprintf(d.w, "         %s", d.line)
+		fmt.Fprint(d.w, fit(d.line, width()))
 		d.shown = true
 	}
+}
+
+// render is the progress line, timed like the events; the caller holds d.mu.
+func (d *display) render() string {
+	return fmt.Sprintf("%7.2fs  %s", time.Since(d.start).Seconds(), d.progress())
+}
+
+// width is the terminal's width as the shell exports it, or 80.
+func width() int {
+	if n, err := strconv.Atoi(os.Getenv("COLUMNS")); err == nil && n > 20 {
+		return n
+	}
+	return 80
+}
+
+// fit cuts s to fewer than w characters, so that the live line never wraps
+// (a wrapped line cannot be erased with a carriage return).
+func fit(s string, w int) string {
+	if r := []rune(s); len(r) >= w {
+		return string(r[:w-2]) + "…"
+	}
+	return s
 }
 
 // count renders n with thousands separators.

@@ -158,7 +158,7 @@ func runNaive(o options, d *display) *result {
 	d.printf("%d workers for %v against %s; access tokens live %v, refresh tokens rotate, reuse ends the session\n",
 		o.workers, o.duration, s.srv.URL, o.ttl)
 
-	t := s.run(o, d, c, c.loggedOut.Load, c.retries.Load)
+	t := s.run(o, d, c, c.loggedOut.Load)
 	res := newResult("axios interceptor", s, t, time.Since(start), c.retries.Load(), logouts.Load())
 	if res.logouts > 0 {
 		res.endedEarly = fmt.Sprintf("logged out after %.1fs", endedAt.Seconds())

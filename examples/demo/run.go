@@ -30,12 +30,12 @@ func runBearer(o options, d *display) *result {
 		Leeway: -1,
 		OnRefresh: func(_ context.Context, ev bearer.RefreshEvent) {
 			if ev.Err != nil {
-				d.event("refresh failed (%s): %v", why(ev.Reason), ev.Err)
+				d.event("refresh failed: %v", ev.Err)
 				return
 			}
 			now := time.Now()
-			s.tl.replaced(now.Add(-ev.Duration), ev.Expiry, now)
-			d.event("refresh #%d (%s), %v", refreshes.Add(1), why(ev.Reason), ev.Duration.Round(time.Millisecond))
+			expired := s.tl.replaced(now.Add(-ev.Duration), ev.Expiry, now)
+			d.event("refresh #%d: %s; %v", refreshes.Add(1), why(ev.Reason, expired), ev.Duration.Round(time.Millisecond))
 		},
 		OnRetry: func(req *http.Request) {
 			markRetried(req.Context())
@@ -67,7 +67,7 @@ func runBearer(o options, d *display) *result {
 
 	start := time.Now()
 	client := tr.Client()
-	t := s.run(o, d, client, never, retries.Load)
+	t := s.run(o, d, client, never)
 	res := newResult("bearer.Transport", s, t, time.Since(start), retries.Load(), logouts.Load())
 
 	res.logout = logOut(o, d, s, client, &logouts, &loggedOutAt)
@@ -80,17 +80,16 @@ func logOut(o options, d *display, s *scenario, c doer, logouts, loggedOutAt *at
 	before := s.srv.Stats()
 	d.event("server: the refresh token is revoked; the session is over")
 	s.srv.RevokeRefreshTokens()
-	start := time.Now()
 	stop := func() bool {
 		at := loggedOutAt.Load()
 		return at != 0 && time.Since(time.Unix(0, at)) > 500*time.Millisecond
 	}
-	t := &tally{lastAt: start}
+	t := new(tally)
 	d.startProgress(func() string {
-		return fmt.Sprintf("%5.1fs  after the revocation: %s requests, %s failed fast with ErrLoggedOut, logouts %d",
-			time.Since(start).Seconds(), count(t.requests.Load()), count(t.loggedOut.Load()), logouts.Load())
+		return fmt.Sprintf("after the revocation: %s requests, %s failed fast with ErrLoggedOut, logouts %d",
+			count(t.requests.Load()), count(t.loggedOut.Load()), logouts.Load())
 	})
-	drive(c, s.srv.APIURL, o.workers, 1000, start.Add(3*time.Second), stop, t)
+	drive(c, s.srv.APIURL, o.workers, 1000, time.Now().Add(3*time.Second), stop, t)
 	d.stopProgress()
 	return &logoutPhase{
 		requests:     t.requests.Load(),
@@ -102,13 +101,16 @@ func logOut(o options, d *display, s *scenario, c doer, logouts, loggedOutAt *at
 	}
 }
 
-// why says what started a refresh.
-func why(r bearer.Reason) string {
-	switch r {
-	case bearer.ReasonExpiring:
+// why says what started a refresh, and whether the token it replaced had
+// expired (else it was revoked).
+func why(r bearer.Reason, expired bool) string {
+	switch {
+	case r == bearer.ReasonExpiring:
 		return "the token expired"
-	case bearer.ReasonRejected:
-		return "the API answered 401"
+	case r == bearer.ReasonRejected && expired:
+		return "the token expired (a 401 told first)"
+	case r == bearer.ReasonRejected:
+		return "the API answered 401 to a token that had not expired"
 	}
 	return r.String()
 }

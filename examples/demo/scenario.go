@@ -52,8 +52,7 @@ func (s *scenario) close() {
 
 // run sends requests from o.workers workers through c for o.duration, or
 // until stop reports true, and revokes every access token once on the way.
-// retries reports the client's retries for the progress line.
-func (s *scenario) run(o options, d *display, c doer, stop func() bool, retries func() int64) *tally {
+func (s *scenario) run(o options, d *display, c doer, stop func() bool) *tally {
 	d.restart()
 	start := time.Now()
 	t := &tally{lastAt: start}
@@ -63,18 +62,18 @@ func (s *scenario) run(o options, d *display, c doer, stop func() bool, retries 
 		d.event("server: every access token revoked (a password change, an admin action...)")
 	})
 	defer revoke.Stop()
-	d.startProgress(func() string { return s.progress(t, time.Since(start), retries()) })
+	d.startProgress(func() string { return s.progress(t) })
 	drive(c, s.srv.APIURL, o.workers, 1_000_000, start.Add(o.duration), stop, t)
 	d.stopProgress()
 	return t
 }
 
 // progress is the live line: what the workers saw, and what the server saw.
-func (s *scenario) progress(t *tally, elapsed time.Duration, retries int64) string {
+func (s *scenario) progress(t *tally) string {
 	st := s.srv.Stats()
-	return fmt.Sprintf("%5.1fs  %7s req/s  ok %s  failed %s  401s %s, absorbed %s  refresh calls %s  retries %s  reuse %d",
-		elapsed.Seconds(), count(t.rate()), count(t.ok.Load()), count(t.failed.Load()),
-		count(st.APIUnauthorized), count(t.absorbed.Load()), count(st.TokenRequests), count(retries), st.ReuseDetections)
+	return fmt.Sprintf("ok %s  failed %s  refresh calls %s  reuse %d  401s %s (absorbed %s)  %s req/s",
+		count(t.ok.Load()), count(t.failed.Load()), count(st.TokenRequests), st.ReuseDetections,
+		count(st.APIUnauthorized), count(t.absorbed.Load()), count(t.rate()))
 }
 
 // tally counts what the workers saw.

@@ -34,14 +34,17 @@ func (t *timeline) start(born, expiry time.Time) {
 // replaced the one in use, at time at. The one in use had expired on the
 // server if at least ttl had passed since it was asked for (the server may
 // have minted it a moment later, so the client's expiry can be a moment
-// later than the server's: a 401 "expired" comes first).
-func (t *timeline) replaced(born, expiry, at time.Time) {
+// later than the server's: a 401 "expired" comes first). It reports
+// whether the replaced token had expired.
+func (t *timeline) replaced(born, expiry, at time.Time) (expired bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if !at.Before(t.born.Add(t.ttl)) {
+	expired = !at.Before(t.born.Add(t.ttl))
+	if expired {
 		t.expiries++
 	}
 	t.born, t.expiry = born, expiry
+	return expired
 }
 
 // count returns the number of tokens that expired in use up to end, the
