@@ -29,9 +29,9 @@
 //
 // # The lock
 //
-// Lock sets the lock key with SET NX PX to a random owner value from
-// crypto/rand, retrying with jittered backoff until it succeeds or the
-// caller's context ends; unlock deletes the key only if it still holds that
+// Lock sets the lock key with SET NX and the lock TTL (PX, or EX for whole
+// seconds) to a random owner value from crypto/rand, retrying with jittered
+// backoff until it succeeds or the caller's context ends; unlock deletes the key only if it still holds that
 // value (compare-and-delete in a Lua script), so it never releases a lock
 // that expired and was taken by someone else. The lock's TTL ([WithLockTTL],
 // default [DefaultLockTTL]) must be longer than the Transport's

@@ -69,8 +69,8 @@ func (s *Store) enter(ctx context.Context) error {
 	}
 }
 
-// acquire sets the lock key to owner with SET NX PX, retrying while another
-// owner holds it.
+// acquire sets the lock key to owner with SET NX and the lock TTL, retrying
+// while another owner holds it.
 func (s *Store) acquire(ctx context.Context, owner string) error {
 	wait := minLockWait
 	for {

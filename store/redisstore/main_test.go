@@ -1,6 +1,7 @@
 package redisstore_test
 
 import (
+	"fmt"
 	"os"
 	"testing"
 
@@ -12,6 +13,10 @@ import (
 func TestMain(m *testing.M) {
 	if spec := os.Getenv(childEnv); spec != "" {
 		os.Exit(runChild(spec))
+	}
+	if os.Getenv(addrEnv) == "" {
+		// Skips are silent without -v: say it once, loud.
+		fmt.Fprintf(os.Stderr, "redisstore: %s is not set, so the tests that need Redis fail under CI and are skipped otherwise; %s\n", addrEnv, howToRun)
 	}
 	goleak.VerifyTestMain(m)
 }
