@@ -7,7 +7,12 @@ import (
 	"fmt"
 	"log"
 	"net/http"
+	"os"
+	"strings"
+	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
 
 	"github.com/seamlessauth/bearer"
@@ -252,4 +257,29 @@ func ExampleConfig_shouldRefresh() {
 	// Bearer error="insufficient_scope", scope="admin" → 401 Unauthorized, refreshes so far: 0
 	// Basic realm="admin area" → 401 Unauthorized, refreshes so far: 0
 	// Bearer error="invalid_token" → 200 OK, refreshes so far: 1
+}
+
+// TestREADMEQuickstart keeps the README's only Go code block identical to
+// the body of ExampleNew between its quickstart markers, so that the README
+// shows code that compiles and runs.
+func TestREADMEQuickstart(t *testing.T) {
+	src, err := os.ReadFile("example_test.go")
+	require.NoError(t, err)
+	readme, err := os.ReadFile("README.md")
+	require.NoError(t, err)
+
+	_, rest, found := strings.Cut(string(src), "\t// quickstart:begin\n")
+	require.True(t, found, "ExampleNew has no quickstart:begin marker")
+	body, _, found := strings.Cut(rest, "\t// quickstart:end\n")
+	require.True(t, found, "ExampleNew has no quickstart:end marker")
+	var want strings.Builder
+	want.WriteString("```go\n")
+	for _, line := range strings.SplitAfter(body, "\n") {
+		want.WriteString(strings.TrimPrefix(line, "\t"))
+	}
+	want.WriteString("```\n")
+
+	assert.Equal(t, 1, strings.Count(string(readme), "```go"),
+		"the README has more than one Go block: keep each in sync with an example, as this test does for the quickstart")
+	assert.Contains(t, string(readme), want.String(), "README.md's quickstart differs from ExampleNew")
 }
