@@ -172,40 +172,52 @@ func (e *endpoint) refresh(ctx context.Context, current *oauth2.Token) (*oauth2.
 	return e.decodeJSON(resp, body)
 }
 
-// request builds the refresh request, by default the JSON one.
+// request builds the refresh request: the builder's, or the JSON one.
 func (e *endpoint) request(ctx context.Context, current *oauth2.Token) (*http.Request, error) {
-	var req *http.Request
-	if e.build != nil {
-		r, err := e.build(ctx, e.url, current)
-		if err != nil {
-			return nil, err
-		}
-		if r == nil {
-			return nil, errors.New("bearer: Endpoint: the request builder returned no request")
-		}
-		req = r
-		if !skipped(req.Context()) {
-			req = req.WithContext(ctx) // never a request that a Transport would authorise
-		}
-	} else {
-		if current == nil || current.RefreshToken == "" {
-			return nil, Permanent(fmt.Errorf("%w: no refresh token to refresh with", ErrNoToken))
-		}
-		body, err := json.Marshal(map[string]string{e.fields.Token: current.RefreshToken})
-		if err != nil {
-			return nil, fmt.Errorf("bearer: Endpoint: encoding the request: %w", err)
-		}
-		req, err = http.NewRequestWithContext(ctx, http.MethodPost, e.url, bytes.NewReader(body))
-		if err != nil {
-			return nil, fmt.Errorf("bearer: Endpoint: %w", err)
-		}
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Accept", "application/json")
+	if e.build == nil {
+		return e.jsonRequest(ctx, current)
 	}
+	req, err := e.build(ctx, e.url, current)
+	switch {
+	case err != nil:
+		return nil, err
+	case req == nil:
+		return nil, errors.New("bearer: Endpoint: the request builder returned no request")
+	}
+	if !skipped(req.Context()) {
+		req = req.WithContext(ctx) // never a request that a Transport would authorise
+	}
+	if req.Header == nil {
+		req.Header = make(http.Header)
+	}
+	e.setHeaders(req)
+	return req, nil
+}
+
+// jsonRequest is the default request: POST {"token": refresh}.
+func (e *endpoint) jsonRequest(ctx context.Context, current *oauth2.Token) (*http.Request, error) {
+	if current == nil || current.RefreshToken == "" {
+		return nil, Permanent(fmt.Errorf("%w: no refresh token to refresh with", ErrNoToken))
+	}
+	body, err := json.Marshal(map[string]string{e.fields.Token: current.RefreshToken})
+	if err != nil {
+		return nil, fmt.Errorf("bearer: Endpoint: encoding the request: %w", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.url, bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("bearer: Endpoint: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	e.setHeaders(req)
+	return req, nil
+}
+
+// setHeaders adds the headers of WithHeader.
+func (e *endpoint) setHeaders(req *http.Request) {
 	for k, v := range e.header {
 		req.Header[k] = append([]string(nil), v...)
 	}
-	return req, nil
 }
 
 func (e *endpoint) httpClient(ctx context.Context) *http.Client {
@@ -219,13 +231,11 @@ func (e *endpoint) httpClient(ctx context.Context) *http.Client {
 }
 
 // errorAnswer is the OAuth2 error shape (RFC 6749 §5.2) that most JSON
-// endpoints follow.
-type errorAnswer struct {
-	Code        string `json:"error"`
-	Description string `json:"error_description"`
-}
+// endpoints follow: {"error": code, "error_description": text}.
+type errorAnswer struct{ Code, Description string }
 
-// parseError reads an OAuth2 error code from a JSON body, if there is one.
+// parseError reads an OAuth2 error code from a JSON body, if there is one;
+// a field of another type is ignored.
 func parseError(body []byte) errorAnswer {
 	var raw map[string]any
 	if json.Unmarshal(body, &raw) != nil {
