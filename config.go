@@ -96,6 +96,7 @@ const (
 	ReasonNoToken
 )
 
+// String returns the reason's name: "expiring", "rejected" or "no-token".
 func (r Reason) String() string {
 	switch r {
 	case ReasonExpiring:
