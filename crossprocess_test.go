@@ -48,8 +48,11 @@ const (
 	xprocChildren   = 4
 	xprocGoroutines = 16
 	xprocRequests   = 1000
-	xprocRunFor     = 3 * time.Second
-	xprocAccessTTL  = 400 * time.Millisecond
+	xprocRunFor     = 4 * time.Second
+	// A whole number of seconds: token answers carry expires_in in seconds,
+	// and a client that believed a 400ms token lived 1s would adopt tokens
+	// the server had already expired.
+	xprocAccessTTL = time.Second
 )
 
 // xprocResult is what a client child reports, as one JSON line.
@@ -101,7 +104,9 @@ func xprocClient(t *testing.T) {
 		Refresher: bearer.OAuth2(cfg),
 		Store:     file,
 		Base:      base,
-		OnLogout:  func(context.Context, error) { logouts.Add(1) },
+		// Refresh at expiry, not before, so that refreshes count expiries.
+		Leeway:   -1,
+		OnLogout: func(context.Context, error) { logouts.Add(1) },
 		OnRefresh: func(_ context.Context, ev bearer.RefreshEvent) {
 			switch {
 			case ev.Adopted:
@@ -191,8 +196,8 @@ func xprocCommand(ctx context.Context, role string, env ...string) *exec.Cmd {
 
 // TestCrossProcessSharedTokenFile runs 4 processes × 16 goroutines on one
 // token file against one server that rotates refresh tokens and revokes the
-// whole lineage when a retired one comes back. Access tokens live 400ms, so
-// they expire several times in the 3 seconds of the test. With the file's
+// whole lineage when a retired one comes back. Access tokens live 1s, so
+// they expire several times in the 4 seconds of the test. With the file's
 // lock, each expiry costs one refresh in one process while the others adopt
 // its token: no refresh token is ever presented twice, nobody is logged out
 // and every request succeeds.

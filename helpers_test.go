@@ -69,7 +69,7 @@ type trackedBody struct {
 func newBody(s string) *trackedBody { return &trackedBody{r: strings.NewReader(s)} }
 
 func (b *trackedBody) Read(p []byte) (int, error) { return b.r.Read(p) }
-func (b *trackedBody) Close() error              { b.closes.Add(1); return nil }
+func (b *trackedBody) Close() error               { b.closes.Add(1); return nil }
 
 // countingRefresher hands out tokens "access-1", "access-2", ... and counts
 // its calls. fail, if set, decides the error of each call.
