@@ -97,9 +97,13 @@ func newFaultEnv(t *testing.T, row faultRow) *faultEnv {
 	if timeout == 0 {
 		timeout = 5 * time.Second
 	}
+	var st store.Store = store.NewMemory(e.issued)
+	if row.unlocked {
+		st = struct{ store.Store }{st} // hides Lock
+	}
 	cfg := bearer.Config{
 		Refresher:      ref,
-		Store:          store.NewMemory(e.issued),
+		Store:          st,
 		Base:           e.rec,
 		RefreshTimeout: timeout,
 		OnLogout:       func(context.Context, error) { e.logouts.Add(1) },

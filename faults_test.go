@@ -68,7 +68,8 @@ type faultRow struct {
 	apiFaults     []queued
 	tokenWrap     func(http.RoundTripper) http.RoundTripper // spoils token answers on the client's side
 	client        clientFault
-	requests      int // 0: 1
+	requests      int  // 0: 1
+	unlocked      bool // the store is no store.Locker: only singleflight keeps the requests from refreshing each
 }
 
 // TestFaultMatrix drives a Transport logged in to an authtest server
@@ -150,6 +151,8 @@ func TestFaultMatrix(t *testing.T) {
 		{name: "api connection reset", want: gotTransportErr, wantAPI: 1, apiFaults: []queued{{1, authtest.Fault{Reset: true}}}},
 		{name: "api 401 storm of 200", want: gotStatus, wantStatus: 200, wantTokenReqs: 1, wantAPI: 400, revoke: true,
 			client: clientStorm, requests: 200},
+		{name: "api 401 storm of 200, store without a lock", want: gotStatus, wantStatus: 200, wantTokenReqs: 1, wantAPI: 400, revoke: true,
+			client: clientStorm, requests: 200, unlocked: true},
 		{name: "api 401 storm of 50, invalid_grant", want: gotLoggedOut, wantTokenReqs: 1, wantLogouts: 1, wantAPI: 50, revoke: true,
 			client: clientStorm, requests: 50, tokenFaults: []queued{{1, authtest.InvalidGrant()}}},
 		{name: "after a logout requests fail fast", want: gotLoggedOut, wantTokenReqs: 1, wantLogouts: 1, wantAPI: 1, revoke: true,
