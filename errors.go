@@ -61,6 +61,16 @@ func (e *RefreshError) Error() string {
 // Unwrap returns the refresher's error.
 func (e *RefreshError) Unwrap() error { return e.Err }
 
+// loggedOutError is what requests get after a permanent refresh failure: it
+// matches ErrLoggedOut and the *RefreshError that caused it.
+type loggedOutError struct{ cause *RefreshError }
+
+func (e *loggedOutError) Error() string {
+	return ErrLoggedOut.Error() + ": " + strings.TrimPrefix(e.cause.Error(), "bearer: ")
+}
+
+func (e *loggedOutError) Unwrap() []error { return []error{ErrLoggedOut, e.cause} }
+
 // Permanent marks err as a permanent refresh failure: a [Refresher] returns
 // Permanent(err) when the session cannot be refreshed any more, and the
 // Transport then logs out. Permanent(nil) is nil.

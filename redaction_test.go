@@ -124,3 +124,23 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 	defer w.mu.Unlock()
 	return w.b.Write(p)
 }
+
+// TestClientSecretNotInError: some servers echo the client secret in
+// error_description; the refresh error must not repeat it.
+func TestClientSecretNotInError(t *testing.T) {
+	srv, cfg := newServer(t, authtest.Options{})
+	cfg.ClientSecret = "wrong-client-secret"
+	tr := newTransport(t, bearer.Config{Refresher: bearer.OAuth2(cfg), Base: loopbackBase(t, 2)}, srv.Issue())
+	srv.RevokeAccessTokens()
+	srv.FailToken(1, authtest.Fault{
+		Status: 401,
+		Header: http.Header{"Content-Type": {"application/json"}},
+		Body:   `{"error":"invalid_client","error_description":"Invalid client secret: wrong-client-secret"}`,
+	})
+	_, err := tr.Client().Get(srv.APIURL + "/x")
+	require.Error(t, err)
+	assert.ErrorIs(t, err, bearer.ErrLoggedOut)
+	assert.Contains(t, err.Error(), "invalid_client")
+	assert.NotContains(t, err.Error(), "wrong-client-secret")
+	assert.Equal(t, 1, strings.Count(err.Error(), "bearer: "), "one prefix: %s", err)
+}

@@ -222,7 +222,7 @@ func (t *Transport) logout(ctx context.Context, from *state, re *RefreshError) *
 		return cur // SetToken came first: keep the new session
 	}
 	s := t.newState(nil, t.now())
-	s.loggedOut = fmt.Errorf("%w: %w", ErrLoggedOut, re)
+	s.loggedOut = &loggedOutError{re}
 	t.cur.Store(s)
 	t.mu.Unlock()
 	t.log(ctx, slog.LevelWarn, "bearer: logged out", "error", re)
