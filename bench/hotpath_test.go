@@ -66,12 +66,15 @@ func BenchmarkHotPath(b *testing.B) {
 			}
 			req := c.request(e, hotPathRequest(b))
 			b.ReportAllocs()
+			ops, cpu := 0, startCPU()
 			for b.Loop() {
 				resp, err := rt.RoundTrip(req)
 				if err != nil || resp.StatusCode != http.StatusOK {
 					b.Fatalf("RoundTrip: %v", err)
 				}
+				ops++
 			}
+			cpu.report(b, ops)
 		})
 	}
 }
@@ -90,6 +93,7 @@ func BenchmarkHotPathParallel(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			var failures failCount
+			cpu := startCPU()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					resp, err := rt.RoundTrip(req)
@@ -99,6 +103,7 @@ func BenchmarkHotPathParallel(b *testing.B) {
 					}
 				}
 			})
+			cpu.report(b, b.N)
 			failures.check(b)
 		})
 	}

@@ -31,8 +31,10 @@ func BenchmarkThroughput(b *testing.B) {
 			spread(throughputWorkers, throughputWorkers, rt, newReq, &fails) // open the connections
 			b.ReportAllocs()
 			b.ResetTimer()
+			cpu := startCPU()
 			spread(throughputWorkers, b.N, rt, newReq, &fails)
 			b.StopTimer()
+			cpu.report(b, b.N)
 			fails.check(b)
 		})
 	}

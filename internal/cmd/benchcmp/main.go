@@ -1,7 +1,7 @@
 // Command benchcmp prints the benchmarks of package bench as comparison
 // tables: for each scenario, the median of every contender's measurements,
-// how far the samples strayed from it, and the ratio to the header-only
-// limit for ns/op, B/op and allocs/op.
+// their spread (±: the median absolute deviation, relative to the median),
+// and the ratio to the header-only limit for ns/op, B/op and allocs/op.
 //
 // It reads the standard `go test -bench` output from files or stdin:
 //

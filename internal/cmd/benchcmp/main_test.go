@@ -23,6 +23,7 @@ pkg: github.com/seamlessauth/bearer/bench
 BenchmarkHotPath/header-2     1000000   500.0 ns/op   752 B/op   4 allocs/op
 BenchmarkHotPath/bearer-2     1000000   550.0 ns/op   768 B/op   5 allocs/op
 BenchmarkStorm/n=1000/bearer-2   1   3000000 ns/op   1.000 refreshes   100.0 success-%
+BenchmarkMixed-2   10   5000 ns/op   800 bearer-ns/op   1.1 bearer-vs-header
 PASS
 ok  	github.com/seamlessauth/bearer/bench	3.1s
 BenchmarkHotPath/header-2     1000000   1000 ns/op   752 B/op   4 allocs/op
@@ -88,7 +89,7 @@ func TestStatistics(t *testing.T) {
 	assert.True(t, math.IsNaN(median(nil)))
 	assert.Equal(t, 2.0, median([]float64{3, 1, 2}))
 	assert.Equal(t, 2.5, median([]float64{4, 1, 3, 2}))
-	assert.InDelta(t, 50.0, spread([]float64{100, 150, 90}), 1e-9)
+	assert.InDelta(t, 10.0, spread([]float64{100, 150, 90}), 1e-9, "an outlier does not count")
 	assert.True(t, math.IsNaN(spread([]float64{5})))
 	// Pass by pass: 1.1, 1.2 and 2.0 → median 1.2, whatever the medians of
 	// each side would say.
@@ -99,9 +100,9 @@ func TestStatistics(t *testing.T) {
 func TestTables(t *testing.T) {
 	res, err := parse(strings.NewReader(sample))
 	require.NoError(t, err)
-	require.Len(t, res, 6)
+	require.Len(t, res, 7)
 	ts := tables(group(res), "header")
-	require.Len(t, ts, 2)
+	require.Len(t, ts, 3)
 
 	hot := ts[0]
 	assert.Equal(t, "HotPath", hot.title)
@@ -115,6 +116,11 @@ func TestTables(t *testing.T) {
 	assert.Equal(t, "Storm/n=1000", storm.title)
 	assert.Equal(t, []string{"contender", "ns/op", "refreshes", "success-%"}, storm.head, "no base, no ratios")
 	assert.Equal(t, [][]string{{"bearer", "4000000 ±25%", "1", "100"}}, storm.rows)
+
+	mixed := ts[2]
+	assert.Equal(t, "Mixed", mixed.title)
+	assert.Equal(t, []string{"metric", "median"}, mixed.head, "one row per metric")
+	assert.Equal(t, [][]string{{"ns/op", "5000"}, {"bearer-ns/op", "800"}, {"bearer-vs-header", "1.10"}}, mixed.rows)
 }
 
 func TestRunReadsFilesAndStdin(t *testing.T) {

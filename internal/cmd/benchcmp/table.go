@@ -81,18 +81,19 @@ func median(xs []float64) float64 {
 	return (s[n/2-1] + s[n/2]) / 2
 }
 
-// spread is the largest distance of a sample from the median, relative to
-// the median, in percent; NaN when it cannot be computed.
+// spread is the median absolute deviation of xs from their median, relative
+// to the median, in percent: half the samples lie within ±spread of the
+// median, whatever a few outliers did. NaN when it cannot be computed.
 func spread(xs []float64) float64 {
 	m := median(xs)
 	if len(xs) < 2 || m == 0 || math.IsNaN(m) {
 		return math.NaN()
 	}
-	var d float64
-	for _, x := range xs {
-		d = max(d, math.Abs(x-m))
+	dev := make([]float64, len(xs))
+	for i, x := range xs {
+		dev[i] = math.Abs(x - m)
 	}
-	return 100 * d / math.Abs(m)
+	return 100 * median(dev) / math.Abs(m)
 }
 
 // pairedRatio is the median of xs[i]/base[i]: each sample is compared with
@@ -120,6 +121,10 @@ type table struct {
 func tables(scenarios []*scenario, base string) []table {
 	var out []table
 	for _, s := range scenarios {
+		if len(s.contenders) == 1 && s.contenders[0] == "" {
+			out = append(out, transposed(s))
+			continue
+		}
 		_, hasBase := s.samples[base]
 		t := table{title: s.name, head: []string{"contender"}}
 		for _, u := range s.units {
@@ -142,6 +147,16 @@ func tables(scenarios []*scenario, base string) []table {
 		out = append(out, t)
 	}
 	return out
+}
+
+// transposed renders a benchmark without sub-benchmarks, which may report
+// many metrics, as one row per metric.
+func transposed(s *scenario) table {
+	t := table{title: s.name, head: []string{"metric", "median"}}
+	for _, u := range s.units {
+		t.rows = append(t.rows, []string{u, cell(s.samples[""][u])})
+	}
+	return t
 }
 
 // cell renders the median of xs and its spread: "123 ±4%".
