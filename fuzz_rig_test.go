@@ -1,0 +1,271 @@
+package bearer_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/seamlessauth/bearer"
+)
+
+// This file holds the doubles of FuzzRoundTrip (fuzz_test.go): a fake base
+// and a refresher whose every decision is read from the fuzz input.
+
+// fuzzScript hands out the bytes of the fuzz input as decisions; past its
+// end every decision is 0, so every input is a complete run.
+type fuzzScript struct {
+	data []byte
+	pos  int
+}
+
+func (s *fuzzScript) next() byte {
+	if s.pos >= len(s.data) {
+		return 0
+	}
+	s.pos++
+	return s.data[s.pos-1]
+}
+
+// pick returns a decision in [0, n).
+func (s *fuzzScript) pick(n int) int { return int(s.next()) % n }
+
+func (s *fuzzScript) flag() bool { return s.next()&1 == 1 }
+
+// fuzzHosts are the hosts requests go to: the API, its parent and a
+// subdomain, look-alikes, and loopback names.
+var fuzzHosts = []string{
+	"api.example.com", "API.Example.COM", "sub.api.example.com", "example.com",
+	"evil.example.net", "api.example.com.evil.net", "badapi.example.com", "127.0.0.1", "localhost", "[::1]",
+}
+
+// fuzzURL reads a URL: scheme, host, port.
+func fuzzURL(s *fuzzScript) string {
+	scheme := []string{"https", "http", "ftp"}[s.pick(3)]
+	host := fuzzHosts[s.pick(len(fuzzHosts))]
+	if s.flag() {
+		host += ":8443"
+	}
+	return scheme + "://" + host + "/path"
+}
+
+// fuzzChallenges are WWW-Authenticate values of 401 answers; the last
+// entry is replaced by bytes of the input.
+var fuzzChallenges = []string{
+	"", `Bearer realm="api"`, `Bearer error="invalid_token"`, `Bearer error="insufficient_scope"`,
+	`Basic realm="api"`, `Bearer realm="a", Basic realm="b"`, `bearer error=INVALID_TOKEN`, "raw",
+}
+
+// fuzzBody is a response body that counts reads and closes and behaves as
+// the input says: short, failing, trickling or large.
+type fuzzBody struct {
+	kind   int
+	left   int
+	reads  atomic.Int32
+	closes atomic.Int32
+}
+
+func newFuzzBody(kind int) *fuzzBody {
+	return &fuzzBody{kind: kind, left: []int{6, 0, 200, 200 << 10}[kind]}
+}
+
+func (b *fuzzBody) Read(p []byte) (int, error) {
+	b.reads.Add(1)
+	switch {
+	case b.kind == 1:
+		return 0, errors.New("fuzz: the connection broke while reading the body")
+	case b.left == 0:
+		return 0, io.EOF
+	case b.kind == 2:
+		p = p[:min(len(p), 1)]
+	}
+	n := min(len(p), b.left)
+	for i := range n {
+		p[i] = 'x'
+	}
+	b.left -= n
+	return n, nil
+}
+
+func (b *fuzzBody) Close() error { b.closes.Add(1); return nil }
+
+// fuzzCall is one request the fake base got.
+type fuzzCall struct {
+	req  *http.Request
+	auth string
+	resp *http.Response
+}
+
+// fuzzBase answers as the input says. Like a real transport it reads (some
+// of) each request body and closes it, on every path.
+type fuzzBase struct {
+	s      *fuzzScript
+	calls  []fuzzCall // of the current RoundTrip
+	bodies []*fuzzBody
+}
+
+func (b *fuzzBase) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Body != nil {
+		switch b.s.pick(3) {
+		case 0:
+			io.Copy(io.Discard, req.Body)
+		case 1:
+			req.Body.Read(make([]byte, 1))
+		}
+		req.Body.Close()
+	}
+	call := fuzzCall{req: req, auth: req.Header.Get("Authorization")}
+	kind := b.s.pick(8)
+	if kind == 7 {
+		b.calls = append(b.calls, call)
+		return nil, errors.New("fuzz: connection refused")
+	}
+	resp := &http.Response{StatusCode: []int{200, 200, 401, 401, 401, 403, 500}[kind], Header: http.Header{}, Request: req}
+	if resp.StatusCode == http.StatusUnauthorized {
+		v := fuzzChallenges[b.s.pick(len(fuzzChallenges))]
+		if v == "raw" {
+			v = string([]byte{b.s.next(), b.s.next(), b.s.next(), b.s.next()})
+		}
+		if v != "" {
+			resp.Header.Set("WWW-Authenticate", v)
+		}
+	}
+	body := newFuzzBody(b.s.pick(4))
+	b.bodies = append(b.bodies, body)
+	resp.Body = body
+	call.resp = resp
+	b.calls = append(b.calls, call)
+	return resp, nil
+}
+
+// fuzzRefresher succeeds, fails transiently or fails permanently as the
+// input says, and checks that no token generation is refreshed twice.
+type fuzzRefresher struct {
+	s   *fuzzScript
+	now func() time.Time
+
+	n            int
+	calls        int
+	refreshedOff map[string]bool // access tokens a successful refresh replaced
+	rotatedAway  map[string]bool // refresh tokens a rotation retired
+	violations   []string
+	secrets      []string // every token handed out
+}
+
+func (r *fuzzRefresher) Refresh(ctx context.Context, cur *oauth2.Token) (*oauth2.Token, error) {
+	r.calls++
+	if cur != nil && r.refreshedOff[cur.AccessToken] {
+		r.violations = append(r.violations, "refreshed a generation a second time")
+	}
+	if cur != nil && r.rotatedAway[cur.RefreshToken] {
+		r.violations = append(r.violations, "presented a rotated-away refresh token")
+	}
+	switch r.s.pick(6) {
+	case 0, 1, 2:
+		r.n++
+		tok := &oauth2.Token{AccessToken: fmt.Sprintf("fz-a-%d", r.n), TokenType: "Bearer", Expiry: fuzzExpiry(r.s, r.now())}
+		if cur != nil {
+			r.refreshedOff[cur.AccessToken] = true
+		}
+		if r.s.flag() || cur == nil {
+			tok.RefreshToken = fmt.Sprintf("fz-r-%d", r.n)
+			if cur != nil {
+				r.rotatedAway[cur.RefreshToken] = true
+			}
+		}
+		r.secrets = append(r.secrets, tok.AccessToken, tok.RefreshToken)
+		return tok, nil
+	case 3:
+		return nil, errors.New("fuzz: the token endpoint is unreachable")
+	case 4:
+		return nil, bearer.Permanent(errors.New("fuzz: the refresh token was rejected"))
+	}
+	return nil, nil // no token and no error: the Transport must not use it
+}
+
+// fuzzExpiry reads a token lifetime: none, expired, within the leeway,
+// or long.
+func fuzzExpiry(s *fuzzScript, now time.Time) time.Time {
+	switch s.pick(4) {
+	case 1:
+		return now.Add(-time.Minute)
+	case 2:
+		return now.Add(10 * time.Second)
+	case 3:
+		return now.Add(time.Hour)
+	}
+	return time.Time{}
+}
+
+// fuzzRequest is a request built from the input, with what the checks
+// need to know about it.
+type fuzzRequest struct {
+	req        *http.Request
+	callerAuth string
+	skip       bool
+	bodies     bodyLog
+}
+
+func newFuzzRequest(s *fuzzScript) *fuzzRequest {
+	fr := &fuzzRequest{}
+	ctx := context.Background()
+	if s.pick(8) == 0 {
+		fr.skip = true
+		ctx = bearer.SkipAuth(ctx)
+	}
+	var body io.Reader
+	bodyKind := s.pick(5)
+	if bodyKind >= 2 {
+		body = fr.bodies.add(newBody("payload"))
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, fuzzURL(s), body)
+	if err != nil {
+		panic(err)
+	}
+	switch bodyKind {
+	case 1:
+		req.Body = http.NoBody
+	case 2:
+		req.GetBody = func() (io.ReadCloser, error) { return fr.bodies.add(newBody("payload")), nil }
+	case 4:
+		req.GetBody = func() (io.ReadCloser, error) { return nil, errors.New("fuzz: the body cannot be read again") }
+	}
+	if s.pick(8) == 0 {
+		fr.callerAuth = []string{"Basic dXNlcjpwYXNz", "Bearer caller-own"}[s.pick(2)]
+		req.Header.Set("Authorization", fr.callerAuth)
+	}
+	// A redirect hop or two: req.Response.Request leads back, hop by hop,
+	// to the request that started the chain.
+	var prev *http.Request
+	for range s.pick(3) {
+		r, err := http.NewRequest(http.MethodGet, fuzzURL(s), nil)
+		if err != nil {
+			panic(err)
+		}
+		if prev != nil {
+			r.Response = &http.Response{StatusCode: http.StatusFound, Request: prev}
+		}
+		prev = r
+	}
+	if prev != nil {
+		req.Response = &http.Response{StatusCode: http.StatusFound, Request: prev}
+	}
+	fr.req = req
+	return fr
+}
+
+// mayCarry is where the Transport may send its token: tokenAllowed, and
+// neither SkipAuth nor the caller's own Authorization.
+func (fr *fuzzRequest) mayCarry(cfg bearer.Config) bool {
+	return !fr.skip && fr.callerAuth == "" && tokenAllowed(cfg, fr.req)
+}
+
+// ourToken reports whether an Authorization value is one of the
+// Transport's tokens.
+func ourToken(auth string) bool { return strings.HasPrefix(auth, "Bearer fz-") }
