@@ -1,7 +1,8 @@
 // Command benchcmp prints the benchmarks of package bench as comparison
 // tables: for each scenario, the median of every contender's measurements,
 // their spread (±: the median absolute deviation, relative to the median),
-// and the ratio to the header-only limit for ns/op, B/op and allocs/op.
+// and the ratio to the header-only limit for ns/op, cpu-ns/op, B/op and
+// allocs/op.
 //
 // It reads the standard `go test -bench` output from files or stdin:
 //

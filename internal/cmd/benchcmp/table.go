@@ -9,7 +9,7 @@ import (
 )
 
 // ratioUnits get a ratio column when the scenario has the base contender.
-var ratioUnits = []string{"ns/op", "B/op", "allocs/op"}
+var ratioUnits = []string{"ns/op", "cpu-ns/op", "B/op", "allocs/op"}
 
 // scenario holds every sample of one scenario, by contender and unit, in the
 // order they were read: the i-th samples of two contenders come from the same
@@ -50,7 +50,7 @@ func group(results []result) []*scenario {
 	return out
 }
 
-// orderUnits puts ns/op, B/op and allocs/op first, then the others sorted.
+// orderUnits puts the ratio units first, in their order, then the others sorted.
 func orderUnits(units []string) []string {
 	var std, other []string
 	for _, u := range ratioUnits {
