@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"sync/atomic"
@@ -310,10 +311,12 @@ func seconds(v any) (int64, bool) {
 		return 0, false
 	}
 	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || f < 0 || f > 1<<40 {
+	if err != nil || f < 0 {
 		return 0, false
 	}
-	return int64(f), true
+	// Beyond this a time.Duration overflows into the past; x/oauth2 caps
+	// expires_in the same way.
+	return int64(min(f, math.MaxInt32)), true
 }
 
 // CloseIdleConnections closes the idle connections of the client set with

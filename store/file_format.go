@@ -110,6 +110,10 @@ func decodeToken(data []byte) (*oauth2.Token, error) {
 		RefreshToken: ft.RefreshToken,
 	}
 	if ft.Expiry != nil {
+		// Saving writes the expiry in UTC, which must stay a four-digit year.
+		if y := ft.Expiry.UTC().Year(); y < 1 || y > 9999 {
+			return nil, errors.New(`has a malformed "expiry" field`)
+		}
 		tok.Expiry = *ft.Expiry
 	}
 	if len(ft.Extra) > 0 {
