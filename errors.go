@@ -42,6 +42,9 @@ type RefreshError struct {
 	Err error
 }
 
+// Error describes the failure: whether it was permanent, how many attempts
+// were made, and the token endpoint's status and error code. It never
+// includes a token or the raw body of the endpoint's answer.
 func (e *RefreshError) Error() string {
 	var b strings.Builder
 	b.WriteString("bearer: ")
