@@ -18,17 +18,21 @@
 //
 //	BenchmarkHotPath           valid token, a stub base answering without network
 //	BenchmarkHotPathParallel   the same under b.RunParallel
+//	BenchmarkHotPathMixed      the same, contenders taking turns in one loop
+//	BenchmarkHotPathSteps      the steps of bearer's hot path, priced one by one
 //	BenchmarkThroughput        64 goroutines against a loopback authtest API
+//	BenchmarkThroughputMixed   the same, contenders taking turns against one server
 //	BenchmarkStorm             1,000 and 10,000 requests fired at once with a
 //	                           token the server has just revoked
 //	BenchmarkSoak              32 goroutines for a while (-bench.soak, 2s by
 //	                           default) with 200ms access tokens, refresh token
 //	                           rotation and reuse detection
 //
-// Run them with
+// The Mixed variants exist because wall time on a shared machine drifts:
+// contenders measured in the same rounds feel the same drift, so their ratios
+// hold still when their ns/op do not. Run everything with
 //
-//	go test -run='^$' -bench=. -count=6 ./bench | tee bench.txt
-//	go run ./internal/cmd/benchcmp bench.txt
+//	go run ./internal/cmd/benchcmp -run -passes=6 -raw=bench.txt
 //
 // BENCHMARKS.md at the root of the module explains every number.
 package bench

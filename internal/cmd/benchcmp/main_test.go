@@ -23,7 +23,7 @@ pkg: github.com/seamlessauth/bearer/bench
 BenchmarkHotPath/header-2     1000000   500.0 ns/op   752 B/op   4 allocs/op
 BenchmarkHotPath/bearer-2     1000000   550.0 ns/op   768 B/op   5 allocs/op
 BenchmarkStorm/n=1000/bearer-2   1   3000000 ns/op   1.000 refreshes   100.0 success-%
-BenchmarkMixed-2   10   5000 ns/op   800 bearer-ns/op   1.1 bearer-vs-header
+BenchmarkMixed-2   10   5000 ns/op   800 bearer-ns/op   1.000 bearer-vs-header
 PASS
 ok  	github.com/seamlessauth/bearer/bench	3.1s
 BenchmarkHotPath/header-2     1000000   1000 ns/op   752 B/op   4 allocs/op
@@ -120,7 +120,7 @@ func TestTables(t *testing.T) {
 	mixed := ts[2]
 	assert.Equal(t, "Mixed", mixed.title)
 	assert.Equal(t, []string{"metric", "median"}, mixed.head, "one row per metric")
-	assert.Equal(t, [][]string{{"ns/op", "5000"}, {"bearer-ns/op", "800"}, {"bearer-vs-header", "1.10"}}, mixed.rows)
+	assert.Equal(t, [][]string{{"ns/op", "5000"}, {"bearer-ns/op", "800"}, {"bearer-vs-header", "1.00"}}, mixed.rows)
 }
 
 func TestRunReadsFilesAndStdin(t *testing.T) {

@@ -137,7 +137,7 @@ func tables(scenarios []*scenario, base string) []table {
 			row := []string{who}
 			for _, u := range s.units {
 				xs := s.samples[who][u]
-				row = append(row, cell(xs))
+				row = append(row, cell(xs, u))
 				if hasBase && slices.Contains(ratioUnits, u) {
 					row = append(row, ratioCell(pairedRatio(xs, s.samples[base][u])))
 				}
@@ -154,18 +154,22 @@ func tables(scenarios []*scenario, base string) []table {
 func transposed(s *scenario) table {
 	t := table{title: s.name, head: []string{"metric", "median"}}
 	for _, u := range s.units {
-		t.rows = append(t.rows, []string{u, cell(s.samples[""][u])})
+		t.rows = append(t.rows, []string{u, cell(s.samples[""][u], u)})
 	}
 	return t
 }
 
-// cell renders the median of xs and its spread: "123 ±4%".
-func cell(xs []float64) string {
+// cell renders the median of xs, in unit, and its spread: "123 ±4%".
+// Ratios always get two decimals, so that 1.00 does not read as a count.
+func cell(xs []float64, unit string) string {
 	m := median(xs)
 	if math.IsNaN(m) {
 		return "–"
 	}
 	s := number(m)
+	if strings.Contains(unit, "-vs-") || strings.Contains(unit, "ratio") {
+		s = fmt.Sprintf("%.2f", m)
+	}
 	if sp := spread(xs); !math.IsNaN(sp) && sp >= 0.5 {
 		s += fmt.Sprintf(" ±%.0f%%", sp)
 	}
