@@ -70,7 +70,7 @@ func hostPort(req *http.Request) string {
 // mayCarry reports whether req may be sent with the token. A request that
 // may not is sent as it is and never refreshed for.
 func (t *Transport) mayCarry(req *http.Request) bool {
-	if req.URL == nil || req.Header.Get("Authorization") != "" || skipped(req.Context()) {
+	if req.URL == nil || hasAuthorization(req.Header) || skipped(req.Context()) {
 		return false
 	}
 	if t.hosts != nil {
@@ -81,6 +81,13 @@ func (t *Transport) mayCarry(req *http.Request) bool {
 		return false
 	}
 	return req.URL.Scheme == "https" || (req.URL.Scheme == "http" && (t.cfg.AllowHTTP || isLoopback(req.URL.Hostname())))
+}
+
+// hasAuthorization is h.Get("Authorization") != "", without canonicalising a
+// key that is canonical already.
+func hasAuthorization(h http.Header) bool {
+	v := h["Authorization"]
+	return len(v) > 0 && v[0] != ""
 }
 
 // originalHost is the host of the request that started a redirect chain.

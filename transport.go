@@ -225,12 +225,31 @@ func (t *Transport) newState(tok *oauth2.Token, obtained time.Time) *state {
 func authorize(req *http.Request, s *state) *http.Request {
 	r := new(http.Request)
 	*r = *req
-	r.Header = req.Header.Clone()
-	if r.Header == nil {
-		r.Header = make(http.Header, 1)
-	}
-	r.Header["Authorization"] = []string{s.auth}
+	r.Header = cloneWithAuth(req.Header, s.auth)
 	return r
+}
+
+// cloneWithAuth is h.Clone() plus the Authorization value, in one map and
+// one backing array for all the values: this runs on every request.
+func cloneWithAuth(h http.Header, auth string) http.Header {
+	n := 1
+	for _, vv := range h {
+		n += len(vv)
+	}
+	values := make([]string, n)
+	c := make(http.Header, len(h)+1)
+	for k, vv := range h {
+		if vv == nil {
+			c[k] = nil // as Clone keeps a nil value
+			continue
+		}
+		m := copy(values, vv)
+		c[k] = values[:m:m]
+		values = values[m:]
+	}
+	values[0] = auth
+	c["Authorization"] = values[:1:1]
+	return c
 }
 
 // Client returns an *http.Client that sends its requests through t.
