@@ -132,12 +132,7 @@ func (t *Transport) coordinate(ctx context.Context, from *state) (*state, Refres
 	}
 	tok, attempts, err := t.call(ctx, base)
 	if err == nil {
-		if err := t.cfg.Store.Save(ctx, tok); err != nil {
-			// The refresh token may have been rotated: whoever shares the
-			// store will now present a spent one. Nothing can undo that here.
-			t.log(ctx, slog.LevelError, "bearer: saving the new token failed; it is used but not persisted", "error", err)
-		}
-		return t.install(from, tok), RefreshEvent{Attempts: attempts}
+		return t.installSaved(ctx, from, tok), RefreshEvent{Attempts: attempts}
 	}
 	v := classify(err)
 	re := &RefreshError{Permanent: v.permanent, StatusCode: v.status, Code: v.code, Attempts: attempts, Err: err}
@@ -196,8 +191,9 @@ func (t *Transport) call(ctx context.Context, base *oauth2.Token) (*oauth2.Token
 	}
 }
 
-// install makes tok the current token, unless SetToken or Logout replaced
-// the state that the refresh started from; then that newer state stands.
+// install makes tok, found in the store, the current token, unless SetToken
+// or Logout replaced the state that the refresh started from; then that
+// newer state stands.
 func (t *Transport) install(from *state, tok *oauth2.Token) *state {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -209,17 +205,36 @@ func (t *Transport) install(from *state, tok *oauth2.Token) *state {
 	return s
 }
 
+// installSaved saves a refreshed token and makes it current, both under
+// t.mu, so that a SetToken or Logout that came meanwhile is neither
+// overwritten in the store nor undone in memory.
+func (t *Transport) installSaved(ctx context.Context, from *state, tok *oauth2.Token) *state {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if cur := t.cur.Load(); cur != nil && cur.gen != from.gen {
+		return cur
+	}
+	if err := t.cfg.Store.Save(ctx, tok); err != nil {
+		// The refresh token may have been rotated: whoever shares the store
+		// will now present a spent one. Nothing can undo that here.
+		t.log(ctx, slog.LevelError, "bearer: saving the new token failed; it is used but not persisted", "error", err)
+	}
+	s := t.newState(tok, t.now())
+	t.cur.Store(s)
+	return s
+}
+
 // logout ends the session after a permanent failure: it clears the store,
 // enters the logged-out state and calls OnLogout, before any waiting request
 // returns.
 func (t *Transport) logout(ctx context.Context, from *state, re *RefreshError) *state {
-	if err := t.cfg.Store.Clear(ctx); err != nil {
-		t.log(ctx, slog.LevelWarn, "bearer: clearing the token store failed", "error", err)
-	}
 	t.mu.Lock()
 	if cur := t.cur.Load(); cur != nil && cur.gen != from.gen {
 		t.mu.Unlock()
 		return cur // SetToken came first: keep the new session
+	}
+	if err := t.cfg.Store.Clear(ctx); err != nil {
+		t.log(ctx, slog.LevelWarn, "bearer: clearing the token store failed", "error", err)
 	}
 	s := t.newState(nil, t.now())
 	s.loggedOut = &loggedOutError{re}

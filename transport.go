@@ -288,12 +288,12 @@ func (t *Transport) SetToken(ctx context.Context, tok *oauth2.Token) error {
 		return fmt.Errorf("bearer: SetToken: the token has no access token")
 	}
 	c := *tok
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	if err := t.cfg.Store.Save(ctx, &c); err != nil {
 		return fmt.Errorf("bearer: SetToken: saving the token: %w", err)
 	}
-	t.mu.Lock()
 	t.cur.Store(t.newState(&c, t.now()))
-	t.mu.Unlock()
 	return nil
 }
 
@@ -302,10 +302,10 @@ func (t *Transport) SetToken(ctx context.Context, tok *oauth2.Token) error {
 // not call Config.OnLogout.
 func (t *Transport) Logout(ctx context.Context) error {
 	t.mu.Lock()
+	defer t.mu.Unlock()
 	s := t.newState(nil, t.now())
 	s.loggedOut = fmt.Errorf("%w (Logout was called)", ErrLoggedOut)
 	t.cur.Store(s)
-	t.mu.Unlock()
 	if err := t.cfg.Store.Clear(ctx); err != nil {
 		return fmt.Errorf("bearer: Logout: clearing the store: %w", err)
 	}
