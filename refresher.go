@@ -87,10 +87,10 @@ func (t *Transport) shared(ctx context.Context, from *state, reason Reason) (*st
 	if t.cfg.OnRefresh != nil {
 		t.cfg.OnRefresh(ctx, ev)
 	}
-	if ev.Err != nil && s == nil {
+	if s == nil {
 		return nil, ev.Err
 	}
-	return s, nil
+	return s, nil // a new token, or the logged-out state
 }
 
 // refreshContext derives the context of a shared refresh from the context of
@@ -123,7 +123,7 @@ func (t *Transport) coordinate(ctx context.Context, from *state) (*state, Refres
 		stored, err := t.cfg.Store.Load(ctx)
 		switch {
 		case err == nil && !sameToken(stored, from.tok) && t.fresh(stored):
-			return t.install(from, stored), RefreshEvent{Adopted: true}
+			return t.adopt(from, stored), RefreshEvent{Adopted: true}
 		case err == nil:
 			base = stored // the newest refresh token of the lineage
 		case !isNotFound(err):
@@ -132,7 +132,7 @@ func (t *Transport) coordinate(ctx context.Context, from *state) (*state, Refres
 	}
 	tok, attempts, err := t.call(ctx, base)
 	if err == nil {
-		return t.installSaved(ctx, from, tok), RefreshEvent{Attempts: attempts}
+		return t.save(ctx, from, tok), RefreshEvent{Attempts: attempts}
 	}
 	v := classify(err)
 	re := &RefreshError{Permanent: v.permanent, StatusCode: v.status, Code: v.code, Attempts: attempts, Err: err}
@@ -142,7 +142,7 @@ func (t *Transport) coordinate(ctx context.Context, from *state) (*state, Refres
 	// Before ending the session: did another holder of the store refresh
 	// while this one failed? Then its token is the way on.
 	if stored, err := t.cfg.Store.Load(ctx); err == nil && !sameToken(stored, base) && stored.AccessToken != "" {
-		return t.install(from, stored), RefreshEvent{Attempts: attempts, Adopted: true}
+		return t.adopt(from, stored), RefreshEvent{Attempts: attempts, Adopted: true}
 	}
 	if from.tok == nil {
 		return nil, RefreshEvent{Attempts: attempts, Err: re} // never logged in: nothing to log out of
@@ -191,36 +191,38 @@ func (t *Transport) call(ctx context.Context, base *oauth2.Token) (*oauth2.Token
 	}
 }
 
-// install makes tok, found in the store, the current token, unless SetToken
-// or Logout replaced the state that the refresh started from; then that
-// newer state stands.
-func (t *Transport) install(from *state, tok *oauth2.Token) *state {
+// replace makes the state that next builds current, unless SetToken or
+// Logout replaced from while the refresh ran: then that newer state stands,
+// and next does not run. next runs under t.mu, so what it writes to the
+// store cannot overwrite a login or a logout either. ok tells whether next
+// ran.
+func (t *Transport) replace(from *state, next func() *state) (s *state, ok bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if cur := t.cur.Load(); cur != nil && cur.gen != from.gen {
-		return cur
+		return cur, false
 	}
-	s := t.newState(tok, t.now())
+	s = next()
 	t.cur.Store(s)
+	return s, true
+}
+
+// adopt makes tok, which another holder of the store saved, current.
+func (t *Transport) adopt(from *state, tok *oauth2.Token) *state {
+	s, _ := t.replace(from, func() *state { return t.newState(tok, t.now()) })
 	return s
 }
 
-// installSaved saves a refreshed token and makes it current, both under
-// t.mu, so that a SetToken or Logout that came meanwhile is neither
-// overwritten in the store nor undone in memory.
-func (t *Transport) installSaved(ctx context.Context, from *state, tok *oauth2.Token) *state {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if cur := t.cur.Load(); cur != nil && cur.gen != from.gen {
-		return cur
-	}
-	if err := t.cfg.Store.Save(ctx, tok); err != nil {
-		// The refresh token may have been rotated: whoever shares the store
-		// will now present a spent one. Nothing can undo that here.
-		t.log(ctx, slog.LevelError, "bearer: saving the new token failed; it is used but not persisted", "error", err)
-	}
-	s := t.newState(tok, t.now())
-	t.cur.Store(s)
+// save persists a refreshed token and makes it current.
+func (t *Transport) save(ctx context.Context, from *state, tok *oauth2.Token) *state {
+	s, _ := t.replace(from, func() *state {
+		if err := t.cfg.Store.Save(ctx, tok); err != nil {
+			// The refresh token may have been rotated: whoever shares the
+			// store will now present a spent one. Nothing can undo that here.
+			t.log(ctx, slog.LevelError, "bearer: saving the new token failed; it is used but not persisted", "error", err)
+		}
+		return t.newState(tok, t.now())
+	})
 	return s
 }
 
@@ -228,18 +230,17 @@ func (t *Transport) installSaved(ctx context.Context, from *state, tok *oauth2.T
 // enters the logged-out state and calls OnLogout, before any waiting request
 // returns.
 func (t *Transport) logout(ctx context.Context, from *state, re *RefreshError) *state {
-	t.mu.Lock()
-	if cur := t.cur.Load(); cur != nil && cur.gen != from.gen {
-		t.mu.Unlock()
-		return cur // SetToken came first: keep the new session
+	s, ok := t.replace(from, func() *state {
+		if err := t.cfg.Store.Clear(ctx); err != nil {
+			t.log(ctx, slog.LevelWarn, "bearer: clearing the token store failed", "error", err)
+		}
+		s := t.newState(nil, t.now())
+		s.loggedOut = &loggedOutError{re}
+		return s
+	})
+	if !ok {
+		return s // SetToken came first: keep the new session
 	}
-	if err := t.cfg.Store.Clear(ctx); err != nil {
-		t.log(ctx, slog.LevelWarn, "bearer: clearing the token store failed", "error", err)
-	}
-	s := t.newState(nil, t.now())
-	s.loggedOut = &loggedOutError{re}
-	t.cur.Store(s)
-	t.mu.Unlock()
 	t.log(ctx, slog.LevelWarn, "bearer: logged out", "error", re)
 	if t.cfg.OnLogout != nil {
 		t.cfg.OnLogout(ctx, re)

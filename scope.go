@@ -47,11 +47,10 @@ func newHostSet(hosts []string) *hostSet {
 }
 
 func (s *hostSet) allows(req *http.Request) bool {
-	u := req.URL
-	if s.names[strings.ToLower(u.Hostname())] {
+	if s.names[strings.ToLower(req.URL.Hostname())] {
 		return true
 	}
-	return s.addrs[strings.ToLower(hostPort(req))]
+	return len(s.addrs) > 0 && s.addrs[strings.ToLower(hostPort(req))]
 }
 
 // hostPort is the request's host with its port, the scheme's default if none.

@@ -2,6 +2,7 @@ package bearer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -41,7 +42,6 @@ type state struct {
 	tok       *oauth2.Token // nil: no token yet, or logged out
 	gen       uint64        // increases with every new state
 	auth      string        // the Authorization value, built once
-	expiry    time.Time     // zero: does not expire
 	refreshAt time.Time     // zero: never refresh before sending
 	loggedOut error         // non-nil: requests fail fast with it
 	holdUntil atomic.Int64  // unix nanos: after a failed early refresh, send without refreshing until then
@@ -55,13 +55,13 @@ func New(cfg Config) (*Transport, error) {
 		return nil, err
 	}
 	t := &Transport{
-		cfg:      cfg,
-		hosts:    newHostSet(cfg.Hosts),
-		now:      time.Now,
-		attempts: 3,
-		backoff:  defaultBackoff,
+		cfg:         cfg,
+		hosts:       newHostSet(cfg.Hosts),
+		tokenClient: &http.Client{Transport: cfg.Base},
+		now:         time.Now,
+		attempts:    3,
+		backoff:     defaultBackoff,
 	}
-	t.tokenClient = &http.Client{Transport: cfg.Base}
 	t.locker, _ = cfg.Store.(store.Locker)
 	return t, nil
 }
@@ -104,7 +104,7 @@ func (t *Transport) retry(req *http.Request, used *state, resp *http.Response) (
 		return resp, nil
 	}
 	again := authorize(req, s)
-	if req.GetBody != nil && req.Body != nil && req.Body != http.NoBody {
+	if req.Body != nil && req.Body != http.NoBody { // replayable: GetBody is set
 		if again.Body, err = req.GetBody(); err != nil {
 			return nil, fmt.Errorf("bearer: replaying the request body: %w", err)
 		}
@@ -141,10 +141,11 @@ func (t *Transport) current(ctx context.Context) (*state, error) {
 	if err == nil {
 		return ns, nil
 	}
-	if re, ok := err.(*RefreshError); ok && !re.Permanent && now.Before(s.expiry) {
+	var re *RefreshError
+	if expiry := s.tok.Expiry; errors.As(err, &re) && !re.Permanent && now.Before(expiry) {
 		// Still valid: use it, and give the token endpoint a moment before
 		// the next early refresh.
-		s.holdUntil.Store(now.Add(min(5*time.Second, s.expiry.Sub(now)/2)).UnixNano())
+		s.holdUntil.Store(now.Add(min(5*time.Second, expiry.Sub(now)/2)).UnixNano())
 		return s, nil
 	}
 	return nil, err
@@ -208,7 +209,6 @@ func (t *Transport) newState(tok *oauth2.Token, obtained time.Time) *state {
 		return s
 	}
 	s.auth = tok.Type() + " " + tok.AccessToken
-	s.expiry = tok.Expiry
 	if tok.Expiry.IsZero() {
 		return s
 	}

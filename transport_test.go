@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -65,7 +66,8 @@ func TestAttachClonesAndLeavesRequestAlone(t *testing.T) {
 	assert.NotSame(t, req, seen[0].req, "the request sent must be a copy")
 	assert.Equal(t, before, req.Header, "the caller's headers must be unchanged")
 	assert.Empty(t, req.Header.Get("Authorization"))
-	assert.Equal(t, headerMap, req.Header)
+	assert.Equal(t, reflect.ValueOf(headerMap).Pointer(), reflect.ValueOf(req.Header).Pointer(), "the caller's header map must not be replaced")
+	assert.NotEqual(t, reflect.ValueOf(req.Header).Pointer(), reflect.ValueOf(seen[0].req.Header).Pointer(), "the header map sent must be a copy")
 	assert.EqualValues(t, 1, body.closes.Load())
 }
 
