@@ -54,13 +54,12 @@ func (f *fakeBase) requests() []seenRequest {
 	return append([]seenRequest(nil), f.seen...)
 }
 
-// okUnless401 answers 200, or 401 when the request carries one of the
-// rejected Authorization values.
+// answer is a response with the given status and a small tracked body.
 func answer(status int) *http.Response {
 	return &http.Response{StatusCode: status, Header: http.Header{}, Body: newBody("answer")}
 }
 
-// trackedBody counts reads to the end and closes.
+// trackedBody is a request or response body that counts its closes.
 type trackedBody struct {
 	r      io.Reader
 	closes atomic.Int32
