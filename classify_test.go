@@ -59,7 +59,7 @@ func TestClassify(t *testing.T) {
 		{name: "Permanent", err: Permanent(errors.New("session over")), wantPermanent: true},
 		{name: "Permanent around a 503", err: Permanent(retrieveErr(503, "", nil)), wantPermanent: true, wantStatus: 503},
 		{name: "ErrNoToken", err: fmt.Errorf("%w: nothing", ErrNoToken), wantPermanent: true},
-		{name: "redacted invalid_grant", err: redact(fmt.Errorf("x secret-token %w", retrieveErr(400, "invalid_grant", nil)), "secret-token"), wantPermanent: true, wantStatus: 400, wantCode: "invalid_grant"},
+		{name: "redacted invalid_grant", err: redact(fmt.Errorf("x secret-token %w", retrieveErr(400, "invalid_grant", nil)), nil, "secret-token"), wantPermanent: true, wantStatus: 400, wantCode: "invalid_grant"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -93,14 +93,17 @@ func TestRedact(t *testing.T) {
 	plain := fmt.Errorf("custom refresher failed for %s", secret)
 
 	for _, err := range []error{re, ue, plain, fmt.Errorf("wrapped: %w", re)} {
-		got := redact(err, secret, "")
+		got := redact(err, nil, secret, "")
 		assert.NotContains(t, got.Error(), secret)
 		assert.NotContains(t, (&RefreshError{Err: got}).Error(), secret)
 		assert.ErrorIs(t, got, err, "the chain is kept")
 	}
 	assert.NotContains(t, string(re.Body), secret)
 	assert.Equal(t, "invalid_grant", re.ErrorCode)
-	assert.Nil(t, redact(nil, secret))
+	assert.Nil(t, redact(nil, nil, secret))
+	for _, sent := range []*oauth2.Token{{AccessToken: secret}, {RefreshToken: secret}} {
+		assert.NotContains(t, redact(plain, sent).Error(), secret, "the sent token's secrets")
+	}
 	short := errors.New("a b c")
-	assert.Same(t, short, redact(short, "b"), "secrets under 4 bytes are not looked for")
+	assert.Same(t, short, redact(short, &oauth2.Token{AccessToken: "b"}, "c"), "secrets under 4 bytes are not looked for")
 }

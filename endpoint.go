@@ -143,12 +143,8 @@ type endpoint struct {
 }
 
 func (e *endpoint) Refresh(ctx context.Context, current *oauth2.Token) (*oauth2.Token, error) {
-	var secrets []string
-	if current != nil {
-		secrets = []string{current.RefreshToken, current.AccessToken}
-	}
 	tok, err := e.refresh(ctx, current)
-	return tok, redact(err, secrets...)
+	return tok, redact(err, current)
 }
 
 func (e *endpoint) refresh(ctx context.Context, current *oauth2.Token) (*oauth2.Token, error) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -204,16 +205,20 @@ func describe(err error) string {
 	return b.String()
 }
 
-// redact removes secrets (the tokens a refresher sent) from what err would
-// print. The refreshers own the errors they pass here: the code,
+// redact removes secrets from what err would print: the access and refresh
+// tokens of sent (which may be nil) and any more secrets, such as a client
+// secret. The refreshers own the errors they pass here: the code,
 // description, URI and body of an *oauth2.RetrieveError and the URL of a
-// *url.Error are
-// cleaned in place; any other message that still shows a secret is wrapped
-// in one that does not. Classification is unchanged (a code that is a
-// token is unknown either way).
-func redact(err error, secrets ...string) error {
+// *url.Error are cleaned in place; any other message that still shows a
+// secret is wrapped in one that does not. Classification is unchanged (a
+// code that is a token is unknown either way).
+func redact(err error, sent *oauth2.Token, more ...string) error {
 	if err == nil {
 		return nil
+	}
+	secrets := slices.Clip(more) // appending never writes to the caller's array
+	if sent != nil {
+		secrets = append(secrets, sent.AccessToken, sent.RefreshToken)
 	}
 	clean := func(s string) string {
 		for _, sec := range secrets {

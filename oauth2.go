@@ -54,7 +54,7 @@ func (r oauth2Refresher) Refresh(ctx context.Context, current *oauth2.Token) (*o
 	old := &oauth2.Token{RefreshToken: current.RefreshToken}
 	tok, err := r.cfg.TokenSource(withBodyCap(ctx), old).Token()
 	if err != nil {
-		return nil, redact(err, current.RefreshToken, current.AccessToken, r.cfg.ClientSecret)
+		return nil, redact(err, current, r.cfg.ClientSecret)
 	}
 	return tok, nil
 }

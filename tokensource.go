@@ -46,10 +46,7 @@ func (r sourceRefresher) Refresh(ctx context.Context, current *oauth2.Token) (*o
 	}
 	tok, err := src.Token()
 	if err != nil {
-		if current != nil {
-			return nil, redact(err, current.AccessToken, current.RefreshToken)
-		}
-		return nil, err
+		return nil, redact(err, current)
 	}
 	if tok != nil && current != nil && tok.AccessToken != "" && tok.AccessToken == current.AccessToken {
 		return nil, errCachedSource
