@@ -211,59 +211,47 @@ func (a rejectingAPI) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
-// stallAnswers spoils token answers on their way back: their body never
-// arrives; reading it blocks until the request's context ends.
-func stallAnswers(next http.RoundTripper) http.RoundTripper {
-	return rtFunc(func(req *http.Request) (*http.Response, error) {
-		resp, err := next.RoundTrip(req)
-		if err == nil {
-			resp.Body = &stalledBody{ctx: req.Context(), rc: resp.Body}
-		}
-		return resp, err
-	})
-}
-
-type stalledBody struct {
-	ctx context.Context
-	rc  io.ReadCloser
-}
-
-func (b *stalledBody) Read([]byte) (int, error) {
-	<-b.ctx.Done()
-	return 0, b.ctx.Err()
-}
-
-func (b *stalledBody) Close() error { return b.rc.Close() }
-
-// dripAnswers hands token answers over 8 bytes at a time, each after a
+// Token answers spoiled on their way back, on the client's side:
+// stallAnswers' bodies never arrive (reading blocks until the request's
+// context ends); dripAnswers' arrive 8 bytes at a time, each after a
 // millisecond.
-func dripAnswers(next http.RoundTripper) http.RoundTripper {
-	return rtFunc(func(req *http.Request) (*http.Response, error) {
-		resp, err := next.RoundTrip(req)
-		if err == nil {
-			resp.Body = &dripBody{ctx: req.Context(), rc: resp.Body}
-		}
-		return resp, err
-	})
+var (
+	stallAnswers = slowAnswers(false)
+	dripAnswers  = slowAnswers(true)
+)
+
+func slowAnswers(drip bool) func(http.RoundTripper) http.RoundTripper {
+	return func(next http.RoundTripper) http.RoundTripper {
+		return rtFunc(func(req *http.Request) (*http.Response, error) {
+			resp, err := next.RoundTrip(req)
+			if err == nil {
+				resp.Body = &slowBody{ReadCloser: resp.Body, ctx: req.Context(), drip: drip}
+			}
+			return resp, err
+		})
+	}
 }
 
-type dripBody struct {
-	ctx context.Context
-	rc  io.ReadCloser
+type slowBody struct {
+	io.ReadCloser
+	ctx  context.Context
+	drip bool
 }
 
-func (b *dripBody) Read(p []byte) (int, error) {
-	timer := time.NewTimer(time.Millisecond)
-	defer timer.Stop()
+func (b *slowBody) Read(p []byte) (int, error) {
+	var tick <-chan time.Time // nil: the body never arrives
+	if b.drip {
+		timer := time.NewTimer(time.Millisecond)
+		defer timer.Stop()
+		tick = timer.C
+	}
 	select {
-	case <-timer.C:
+	case <-tick:
 	case <-b.ctx.Done():
 		return 0, b.ctx.Err()
 	}
-	return b.rc.Read(p[:min(len(p), 8)])
+	return b.ReadCloser.Read(p[:min(len(p), 8)])
 }
-
-func (b *dripBody) Close() error { return b.rc.Close() }
 
 // loseFirstAnswer lets the first token request reach the server, which
 // handles it, and loses the answer on its way back.
