@@ -45,8 +45,8 @@ type faultEnv struct {
 
 func newFaultEnv(t *testing.T, row faultRow) *faultEnv {
 	e := &faultEnv{refreshed: make(chan struct{}, 16)}
-	e.srv = authtest.NewServer(authtest.Options{Rotate: true, ReuseDetection: true})
-	t.Cleanup(e.srv.Close)
+	var oauthCfg *oauth2.Config
+	e.srv, oauthCfg = newServer(t, authtest.Options{Rotate: true, ReuseDetection: true})
 	e.issued = e.srv.Issue()
 	e.apiURL = e.srv.APIURL + "/things"
 
@@ -86,10 +86,11 @@ func newFaultEnv(t *testing.T, row faultRow) *faultEnv {
 
 	var ref bearer.Refresher
 	switch row.refresher {
-	case "":
-		ref = matrixOAuth2(e.srv, "")
 	case "wrong-secret":
-		ref = matrixOAuth2(e.srv, "not-the-secret")
+		oauthCfg.ClientSecret = "not-the-secret"
+		fallthrough
+	case "":
+		ref = bearer.OAuth2(oauthCfg)
 	case "endpoint":
 		ref = bearer.Endpoint(e.srv.RefreshURL)
 	}

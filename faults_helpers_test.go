@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/assert"
-	"golang.org/x/oauth2"
 
 	"github.com/seamlessauth/bearer"
 	"github.com/seamlessauth/bearer/internal/authtest"
@@ -283,18 +282,6 @@ func exampleDialer(t *testing.T, base *http.Transport) *http.Transport {
 	}
 	t.Cleanup(tr.CloseIdleConnections)
 	return tr
-}
-
-// matrixOAuth2 is the refresh_token grant against srv with Basic client
-// authentication, so that each refresh is one token request, and the given
-// client secret.
-func matrixOAuth2(srv *authtest.Server, secret string) bearer.Refresher {
-	cfg := srv.Config()
-	cfg.Endpoint.AuthStyle = oauth2.AuthStyleInHeader
-	if secret != "" {
-		cfg.ClientSecret = secret
-	}
-	return bearer.OAuth2(cfg)
 }
 
 // jsonAnswer is a token endpoint fault with a JSON body.

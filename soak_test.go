@@ -118,13 +118,15 @@ type soak struct {
 }
 
 func newSoak(t *testing.T) *soak {
-	s := &soak{srv: authtest.NewServer(authtest.Options{AccessTTL: 2 * time.Second, Rotate: true, ReuseDetection: true})}
+	s := &soak{}
+	srv, oauthCfg := newServer(t, authtest.Options{AccessTTL: 2 * time.Second, Rotate: true, ReuseDetection: true})
+	s.srv = srv
 	s.url = s.srv.APIURL + "/soak"
 	s.ctx, s.stop = context.WithCancel(context.Background())
 	s.base = s.srv.Client().Transport.(*http.Transport).Clone()
 	s.base.MaxIdleConnsPerHost = soakWorkers
 	tr, err := bearer.New(bearer.Config{
-		Refresher: matrixOAuth2(s.srv, ""),
+		Refresher: bearer.OAuth2(oauthCfg),
 		Store:     store.NewMemory(s.srv.Issue()),
 		Base:      s.base,
 		OnLogout:  func(context.Context, error) { s.logouts.Add(1) },
