@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -169,12 +170,14 @@ func (e *endpoint) refresh(ctx context.Context, current *oauth2.Token) (*oauth2.
 	return e.decodeJSON(resp, body)
 }
 
-// request builds the refresh request: the builder's, or the JSON one.
+// request builds the refresh request, the builder's or the JSON one, and
+// adds the headers of WithHeader.
 func (e *endpoint) request(ctx context.Context, current *oauth2.Token) (*http.Request, error) {
-	if e.build == nil {
-		return e.jsonRequest(ctx, current)
+	build := e.build
+	if build == nil {
+		build = e.jsonRequest
 	}
-	req, err := e.build(ctx, e.url, current)
+	req, err := build(ctx, e.url, current)
 	switch {
 	case err != nil:
 		return nil, err
@@ -187,12 +190,14 @@ func (e *endpoint) request(ctx context.Context, current *oauth2.Token) (*http.Re
 	if req.Header == nil {
 		req.Header = make(http.Header)
 	}
-	e.setHeaders(req)
+	for k, v := range e.header {
+		req.Header[k] = slices.Clone(v)
+	}
 	return req, nil
 }
 
 // jsonRequest is the default request: POST {"token": refresh}.
-func (e *endpoint) jsonRequest(ctx context.Context, current *oauth2.Token) (*http.Request, error) {
+func (e *endpoint) jsonRequest(ctx context.Context, url string, current *oauth2.Token) (*http.Request, error) {
 	if current == nil || current.RefreshToken == "" {
 		return nil, Permanent(fmt.Errorf("%w: no refresh token to refresh with", ErrNoToken))
 	}
@@ -200,21 +205,13 @@ func (e *endpoint) jsonRequest(ctx context.Context, current *oauth2.Token) (*htt
 	if err != nil {
 		return nil, fmt.Errorf("bearer: Endpoint: encoding the request: %w", err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.url, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return nil, fmt.Errorf("bearer: Endpoint: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
-	e.setHeaders(req)
 	return req, nil
-}
-
-// setHeaders adds the headers of WithHeader.
-func (e *endpoint) setHeaders(req *http.Request) {
-	for k, v := range e.header {
-		req.Header[k] = append([]string(nil), v...)
-	}
 }
 
 func (e *endpoint) httpClient(ctx context.Context) *http.Client {
@@ -227,31 +224,27 @@ func (e *endpoint) httpClient(ctx context.Context) *http.Client {
 	return http.DefaultClient
 }
 
-// errorAnswer is the OAuth2 error shape (RFC 6749 §5.2) that most JSON
-// endpoints follow: {"error": code, "error_description": text}.
-type errorAnswer struct{ Code, Description string }
-
-// parseError reads an OAuth2 error code from a JSON body, if there is one;
-// a field of another type is ignored.
-func parseError(body []byte) errorAnswer {
-	var raw map[string]any
-	if json.Unmarshal(body, &raw) != nil {
-		return errorAnswer{}
-	}
-	code, _ := raw["error"].(string)
-	desc, _ := raw["error_description"].(string)
-	return errorAnswer{Code: code, Description: desc}
-}
-
 // failure reports an error answer so that classify can read its status,
 // code and Retry-After.
 func (e *endpoint) failure(resp *http.Response, body []byte) error {
-	ea := parseError(body)
-	err := &oauth2.RetrieveError{Response: resp, ErrorCode: ea.Code, ErrorDescription: ea.Description}
-	if e.transient400 && resp.StatusCode == http.StatusBadRequest && !recognised(ea.Code) {
+	var raw map[string]any
+	if json.Unmarshal(body, &raw) != nil {
+		raw = nil
+	}
+	err := oauthError(resp, raw)
+	if e.transient400 && resp.StatusCode == http.StatusBadRequest && !recognised(err.ErrorCode) {
 		return &retryableError{err}
 	}
 	return err
+}
+
+// oauthError reads the OAuth2 error shape (RFC 6749 §5.2) that most JSON
+// endpoints follow, {"error": code, "error_description": text}, from an
+// answer; a field of another type is ignored.
+func oauthError(resp *http.Response, raw map[string]any) *oauth2.RetrieveError {
+	code, _ := raw["error"].(string)
+	desc, _ := raw["error_description"].(string)
+	return &oauth2.RetrieveError{Response: resp, ErrorCode: code, ErrorDescription: desc}
 }
 
 // decodeJSON reads the default answer: a JSON object with the fields named
@@ -265,8 +258,7 @@ func (e *endpoint) decodeJSON(resp *http.Response, body []byte) (*oauth2.Token, 
 			resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
 	if code, _ := raw["error"].(string); code != "" {
-		desc, _ := raw["error_description"].(string)
-		return nil, &oauth2.RetrieveError{Response: resp, ErrorCode: code, ErrorDescription: desc}
+		return nil, oauthError(resp, raw)
 	}
 	f := e.fields
 	access, _ := raw[f.AccessToken].(string)
