@@ -23,9 +23,8 @@ import (
 
 // faultResult is what one request got.
 type faultResult struct {
-	status  int
-	err     error
-	elapsed time.Duration
+	status int
+	err    error
 }
 
 // faultEnv is one row's world: an authtest server, the Transport, and what
@@ -185,9 +184,8 @@ func (e *faultEnv) once(t *testing.T, kind clientFault) faultResult {
 
 // do runs one request and closes its response.
 func (e *faultEnv) do(send func() (*http.Response, error)) faultResult {
-	start := time.Now()
 	resp, err := send()
-	r := faultResult{err: err, elapsed: time.Since(start)}
+	r := faultResult{err: err}
 	if err == nil {
 		r.status = resp.StatusCode
 		resp.Body.Close()

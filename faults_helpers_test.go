@@ -137,12 +137,6 @@ func (b *recordingBase) requests() []sentRequest {
 	return append([]sentRequest(nil), b.sent...)
 }
 
-func (b *recordingBase) CloseIdleConnections() {
-	if c, ok := b.next.(interface{ CloseIdleConnections() }); ok {
-		c.CloseIdleConnections()
-	}
-}
-
 // tokenAllowed is the rule of DESIGN.md, written independently of scope.go:
 // the token goes only to Config.Hosts when set; otherwise to the request's
 // host, and on a redirect hop only to the original host or a subdomain of
