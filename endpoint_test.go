@@ -1,6 +1,7 @@
 package bearer_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -329,36 +330,14 @@ func TestEndpointOversizedAnswer(t *testing.T) {
 	assert.Equal(t, "a2", tok.AccessToken)
 }
 
-// idleCloseCounter counts CloseIdleConnections calls.
-type idleCloseCounter struct {
-	http.RoundTripper
-	closes atomic.Int32
-}
-
-func (c *idleCloseCounter) CloseIdleConnections() { c.closes.Add(1) }
-
 func TestEndpointCloseIdleConnections(t *testing.T) {
-	cc := &idleCloseCounter{RoundTripper: http.DefaultTransport}
+	client := &closeCounter{}
 	tr := newTransport(t, bearer.Config{
-		Refresher: bearer.Endpoint("https://auth.example.com/refresh", bearer.WithHTTPClient(&http.Client{Transport: cc})),
+		Refresher: bearer.Endpoint("https://auth.example.com/refresh", bearer.WithHTTPClient(&http.Client{Transport: client})),
 		Base:      &fakeBase{respond: status(200)},
 	}, tok1)
 	tr.CloseIdleConnections()
-	assert.EqualValues(t, 1, cc.closes.Load())
-}
-
-// answerRT answers every request with one canned response, with no network.
-type answerRT struct {
-	status int
-	body   []byte
-}
-
-func (a answerRT) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.Body != nil {
-		req.Body.Close()
-	}
-	return &http.Response{StatusCode: a.status, Header: http.Header{"Content-Type": {"application/json"}},
-		Body: io.NopCloser(strings.NewReader(string(a.body))), Request: req}, nil
+	assert.Equal(t, 1, client.n)
 }
 
 // FuzzEndpointAnswer feeds the JSON endpoint arbitrary answers: it never
@@ -374,8 +353,11 @@ func FuzzEndpointAnswer(f *testing.F) {
 		if status < 100 || status > 999 {
 			t.Skip()
 		}
-		ref := bearer.Endpoint("https://auth.example.com/refresh",
-			bearer.WithHTTPClient(&http.Client{Transport: answerRT{status: status, body: body}}))
+		base := &fakeBase{respond: func(req *http.Request) (*http.Response, error) {
+			return &http.Response{StatusCode: status, Header: http.Header{"Content-Type": {"application/json"}},
+				Body: io.NopCloser(bytes.NewReader(body)), Request: req}, nil
+		}}
+		ref := bearer.Endpoint("https://auth.example.com/refresh", bearer.WithHTTPClient(&http.Client{Transport: base}))
 		tok, err := ref.Refresh(t.Context(), endpointCurrent)
 		if err != nil {
 			assert.NotContains(t, err.Error(), endpointCurrent.RefreshToken)

@@ -17,10 +17,6 @@ import (
 	"github.com/seamlessauth/bearer/internal/authtest"
 )
 
-// lateClient is an *http.Client whose Transport is set after the refresher
-// that uses it was built: the Transport itself, by mistake.
-type lateClient struct{ c http.Client }
-
 // TestRefresherUsesTheTransportItself gives the refresher the Transport it
 // serves as its HTTP client. The token request must go out without the
 // access token, and a 401 from the token endpoint, even one with a Bearer
@@ -56,14 +52,14 @@ func TestRefresherUsesTheTransportItself(t *testing.T) {
 				mu.Unlock()
 			})
 
-			self := &lateClient{}
+			self := &http.Client{} // its Transport is set below: the Transport itself, by mistake
 			var ref bearer.Refresher
 			if tt.viaContext {
 				cfg := srv.Config()
 				cfg.Endpoint.AuthStyle = oauth2.AuthStyleInParams // nothing else in the Authorization header
 				ref = bearer.OAuth2(cfg)
 			} else {
-				ref = bearer.Endpoint(srv.RefreshURL, bearer.WithHTTPClient(&self.c))
+				ref = bearer.Endpoint(srv.RefreshURL, bearer.WithHTTPClient(self))
 			}
 			var logouts atomic.Int32
 			tr := newTransport(t, bearer.Config{
@@ -72,7 +68,7 @@ func TestRefresherUsesTheTransportItself(t *testing.T) {
 				RefreshTimeout: timeout,
 				OnLogout:       func(context.Context, error) { logouts.Add(1) },
 			}, issued)
-			self.c.Transport = tr
+			self.Transport = tr
 			defer tr.CloseIdleConnections()
 
 			srv.RevokeAccessTokens()
@@ -82,7 +78,7 @@ func TestRefresherUsesTheTransportItself(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), 2*timeout) // a regression fails, not hangs
 			defer cancel()
 			if tt.viaContext {
-				ctx = context.WithValue(ctx, oauth2.HTTPClient, &self.c)
+				ctx = context.WithValue(ctx, oauth2.HTTPClient, self)
 			}
 			req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.APIURL, nil)
 			require.NoError(t, err)
@@ -118,13 +114,13 @@ func TestRefresherUsesTheTransportItself(t *testing.T) {
 // TestSelfClientCloseIdleConnections checks that closing idle connections
 // ends when the refresher's client is the Transport itself.
 func TestSelfClientCloseIdleConnections(t *testing.T) {
-	self := &lateClient{}
-	cc := &idleCloseCounter{RoundTripper: http.DefaultTransport}
+	self := &http.Client{}
+	base := &closeCounter{}
 	tr := newTransport(t, bearer.Config{
-		Refresher: bearer.Endpoint("https://auth.example.com/refresh", bearer.WithHTTPClient(&self.c)),
-		Base:      cc,
+		Refresher: bearer.Endpoint("https://auth.example.com/refresh", bearer.WithHTTPClient(self)),
+		Base:      base,
 	}, tok1)
-	self.c.Transport = tr
+	self.Transport = tr
 
 	done := make(chan struct{})
 	go func() {
@@ -136,5 +132,5 @@ func TestSelfClientCloseIdleConnections(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("CloseIdleConnections did not return")
 	}
-	assert.EqualValues(t, 2, cc.closes.Load(), "the base, directly and through the refresher's client, once each")
+	assert.Equal(t, 2, base.n, "the base, directly and through the refresher's client, once each")
 }
