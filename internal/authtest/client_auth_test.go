@@ -118,16 +118,19 @@ func TestTokenEndpointErrors(t *testing.T) {
 	}
 }
 
-func TestTokenEndpointRejectsGet(t *testing.T) {
+func TestTokenEndpointsRejectGet(t *testing.T) {
 	srv := newServer(t, authtest.Options{})
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.TokenURL, nil)
-	require.NoError(t, err)
+	for i, u := range []string{srv.TokenURL, srv.RefreshURL} {
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, u, nil)
+		require.NoError(t, err)
 
-	r := do(t, srv, req)
+		r := do(t, srv, req)
 
-	assert.Equal(t, http.StatusMethodNotAllowed, r.status)
-	assert.Equal(t, http.MethodPost, r.header.Get("Allow"))
-	assert.Equal(t, int64(1), srv.Stats().TokenRequests)
+		assert.Equal(t, http.StatusMethodNotAllowed, r.status, u)
+		assert.Equal(t, http.MethodPost, r.header.Get("Allow"), u)
+		assert.Equal(t, "invalid_request", r.json(t)["error"], u)
+		assert.Equal(t, int64(i+1), srv.Stats().TokenRequests, u)
+	}
 }
 
 func TestTokenResponse(t *testing.T) {

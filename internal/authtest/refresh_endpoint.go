@@ -26,12 +26,6 @@ func (s *Server) serveRefresh(w http.ResponseWriter, r *http.Request) {
 	if !s.beforeToken(w, r) {
 		return
 	}
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		writeOAuthError(w, &oauthError{status: http.StatusMethodNotAllowed,
-			code: "invalid_request", desc: "the refresh endpoint accepts only POST"})
-		return
-	}
 	var req refreshRequest
 	err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxFormBytes)).Decode(&req)
 	switch {

@@ -18,7 +18,8 @@ type tokenResponse struct {
 }
 
 // beforeToken runs the steps shared by /token and /refresh: count, hook,
-// latency, fault. It reports false when the request has been answered.
+// latency, fault, and the refusal of any method but POST. It reports false
+// when the request has been answered.
 func (s *Server) beforeToken(w http.ResponseWriter, r *http.Request) bool {
 	s.stats.tokenRequests.Add(1)
 	if fn := s.onToken.Load(); fn != nil {
@@ -31,18 +32,18 @@ func (s *Server) beforeToken(w http.ResponseWriter, r *http.Request) bool {
 	if f, ok := s.tokenFaults.next(); ok && s.applyFault(w, r, f) {
 		return false
 	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		writeOAuthError(w, &oauthError{status: http.StatusMethodNotAllowed,
+			code: "invalid_request", desc: r.URL.Path + " accepts only POST"})
+		return false
+	}
 	return true
 }
 
 // serveToken is the RFC 6749 token endpoint.
 func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	if !s.beforeToken(w, r) {
-		return
-	}
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		writeOAuthError(w, &oauthError{status: http.StatusMethodNotAllowed,
-			code: "invalid_request", desc: "the token endpoint accepts only POST"})
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
