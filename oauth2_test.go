@@ -31,35 +31,29 @@ type refreshRig struct {
 	events []bearer.RefreshEvent
 }
 
-// refresherKind builds the refresher under test for srv.
+// refresherKind builds the refresher under test for srv, whose cfg
+// (newServer's) names Basic client authentication, so that a failed
+// request is not sent again the other way (autodetect).
 type refresherKind struct {
 	name string
-	make func(srv *authtest.Server) bearer.Refresher
-}
-
-// headerOAuth2 is the refresh_token grant with Basic client authentication,
-// so that a failed request is not sent again the other way (autodetect).
-func headerOAuth2(srv *authtest.Server) bearer.Refresher {
-	cfg := srv.Config()
-	cfg.Endpoint.AuthStyle = oauth2.AuthStyleInHeader
-	return bearer.OAuth2(cfg)
+	make func(srv *authtest.Server, cfg *oauth2.Config) bearer.Refresher
 }
 
 var refresherKinds = []refresherKind{
-	{"OAuth2", headerOAuth2},
-	{"Endpoint", func(srv *authtest.Server) bearer.Refresher { return bearer.Endpoint(srv.RefreshURL) }},
+	{"OAuth2", func(_ *authtest.Server, cfg *oauth2.Config) bearer.Refresher { return bearer.OAuth2(cfg) }},
+	{"Endpoint", func(srv *authtest.Server, _ *oauth2.Config) bearer.Refresher { return bearer.Endpoint(srv.RefreshURL) }},
 }
 
 // newRefreshRig starts a server, logs in, and builds a Transport with a fast retry
 // policy (3 attempts, 1ms apart) over it.
-func newRefreshRig(t *testing.T, opts authtest.Options, ref func(*authtest.Server) bearer.Refresher, timeout time.Duration) *refreshRig {
+func newRefreshRig(t *testing.T, opts authtest.Options, ref func(*authtest.Server, *oauth2.Config) bearer.Refresher, timeout time.Duration) *refreshRig {
 	t.Helper()
-	r := &refreshRig{srv: authtest.NewServer(opts)}
-	t.Cleanup(r.srv.Close)
+	srv, cfg := newServer(t, opts)
+	r := &refreshRig{srv: srv}
 	r.issued = r.srv.Issue()
 	r.store = store.NewMemory(r.issued)
 	tr, err := bearer.New(bearer.Config{
-		Refresher:      ref(r.srv),
+		Refresher:      ref(srv, cfg),
 		Store:          r.store,
 		Base:           r.srv.Client().Transport,
 		RefreshTimeout: timeout,
@@ -266,10 +260,8 @@ func TestOAuth2AuthStyle(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := authtest.NewServer(authtest.Options{})
-			defer srv.Close()
+			srv, cfg := newServer(t, authtest.Options{})
 			issued := srv.Issue()
-			cfg := srv.Config()
 			cfg.Endpoint.AuthStyle = tt.style
 			before := srv.Stats()
 
@@ -297,11 +289,10 @@ func TestOAuth2Token(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := authtest.NewServer(authtest.Options{AccessTTL: 90 * time.Second, Rotate: tt.rotate})
-			defer srv.Close()
+			srv, cfg := newServer(t, authtest.Options{AccessTTL: 90 * time.Second, Rotate: tt.rotate})
 			issued := srv.Issue()
 			ctx := context.WithValue(t.Context(), oauth2.HTTPClient, srv.Client())
-			tok, err := headerOAuth2(srv).Refresh(ctx, issued)
+			tok, err := bearer.OAuth2(cfg).Refresh(ctx, issued)
 			require.NoError(t, err)
 			assert.NotEmpty(t, tok.RefreshToken)
 			assert.Equal(t, tt.wantRotated, tok.RefreshToken != issued.RefreshToken)
@@ -312,10 +303,9 @@ func TestOAuth2Token(t *testing.T) {
 }
 
 func TestOAuth2WithoutRefreshToken(t *testing.T) {
-	srv := authtest.NewServer(authtest.Options{})
-	defer srv.Close()
+	srv, cfg := newServer(t, authtest.Options{})
 	for _, cur := range []*oauth2.Token{nil, {AccessToken: "access-only"}} {
-		_, err := headerOAuth2(srv).Refresh(t.Context(), cur)
+		_, err := bearer.OAuth2(cfg).Refresh(t.Context(), cur)
 		assert.ErrorIs(t, err, bearer.ErrNoToken)
 	}
 	assert.Zero(t, srv.Stats().TokenRequests, "nothing to send")
