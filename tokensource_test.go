@@ -52,8 +52,8 @@ func TestFromTokenSourceOneFetchFor500Requests(t *testing.T) {
 	srv := authtest.NewServer(authtest.Options{})
 	defer srv.Close()
 	cc := clientCredentials(srv, authtest.DefaultClientSecret)
-	loopback := &http.Transport{MaxConnsPerHost: 64, MaxIdleConnsPerHost: 64}
-	defer loopback.CloseIdleConnections()
+	loopback := loopbackBase(t, 64)
+	loopback.MaxConnsPerHost = 64
 	counter := &unauthorizedCounter{base: loopback, want: n, reached: make(chan struct{})}
 	tr := newTransport(t, bearer.Config{
 		Refresher: bearer.FromTokenSource(func(ctx context.Context) oauth2.TokenSource { return cc.TokenSource(ctx) }),
