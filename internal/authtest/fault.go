@@ -138,7 +138,7 @@ func (q *faultQueue) clear() {
 // applyFault carries out f and reports whether it answered the request, in
 // which case the handler must not go on.
 func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f Fault) bool {
-	if !s.wait(r.Context(), f.Delay) {
+	if !s.wait(r, f.Delay) {
 		abandon(w)
 		return true
 	}

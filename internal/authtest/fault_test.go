@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 	"golang.org/x/oauth2"
 
 	"github.com/seamlessauth/bearer/internal/authtest"
@@ -129,6 +130,7 @@ func TestDelayHonoursContext(t *testing.T) {
 			srv.OnToken(func(*http.Request) { arrived <- struct{}{} })
 			ctx, cancel := context.WithCancel(t.Context())
 			defer cancel()
+			before := goleak.IgnoreCurrent()
 			errc := make(chan error, 1)
 			go func() {
 				req, err := http.NewRequestWithContext(ctx, http.MethodPost, srv.RefreshURL, strings.NewReader(`{"token":"rt_x"}`))
@@ -150,6 +152,9 @@ func TestDelayHonoursContext(t *testing.T) {
 			case <-time.After(5 * time.Second):
 				t.Fatal("the request did not end with its context")
 			}
+			// The client gives up on its own; what shows that the server
+			// stopped waiting is that the handler's goroutine has ended.
+			assert.NoError(t, goleak.Find(before), "the handler still waits after the request was cancelled")
 			assert.Zero(t, srv.Stats().RefreshFailures, "the request was never handled")
 		})
 	}

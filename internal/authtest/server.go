@@ -1,7 +1,8 @@
 package authtest
 
 import (
-	"context"
+	"bytes"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -161,18 +162,25 @@ func (s *Server) OnToken(fn func(r *http.Request)) {
 	s.onToken.Store(&fn)
 }
 
-// wait blocks for d, and reports false if the context ended or the server
-// was closed first.
-func (s *Server) wait(ctx context.Context, d time.Duration) bool {
+// wait blocks for d, and reports false if the request's context ended or
+// the server was closed first. It reads the request body first and hands it
+// on in memory: net/http notices that a client has gone, and ends the
+// context, only once the body has been read.
+func (s *Server) wait(r *http.Request, d time.Duration) bool {
 	if d <= 0 {
 		return true
+	}
+	body, err := io.ReadAll(r.Body)
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	if err != nil {
+		return false
 	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
 		return true
-	case <-ctx.Done():
+	case <-r.Context().Done():
 		return false
 	case <-s.done:
 		return false

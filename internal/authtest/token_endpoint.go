@@ -25,7 +25,7 @@ func (s *Server) beforeToken(w http.ResponseWriter, r *http.Request) bool {
 	if fn := s.onToken.Load(); fn != nil {
 		(*fn)(r)
 	}
-	if !s.wait(r.Context(), s.opts.Latency) {
+	if !s.wait(r, s.opts.Latency) {
 		abandon(w)
 		return false
 	}
