@@ -76,7 +76,7 @@ func TestStormRefreshes(t *testing.T) {
 		wantOK        int64
 	}{
 		{oauth2Transport, 0, 0}, // the token has not expired: the 401 is returned
-		{axios, n, n},           // one refresh per rejected request
+		{axiosPort, n, n},       // one refresh per rejected request
 		{bearerTransport, 1, n}, // one refresh for all
 	}
 	for _, tt := range tests {
@@ -96,38 +96,6 @@ func TestStormRefreshes(t *testing.T) {
 			}
 		})
 	}
-}
-
-func TestAxiosPortRetriesOnlyOnce(t *testing.T) {
-	lb := newLoopback(authtest.Options{}, 2)
-	defer lb.close()
-	rt, err := axios.new(lb.env())
-	require.NoError(t, err)
-	lb.srv.FailAPI(2, authtest.Fault{Status: http.StatusUnauthorized})
-
-	resp, err := rt.RoundTrip(lb.apiRequest(context.Background()))
-	require.NoError(t, err)
-	resp.Body.Close()
-	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
-	st := lb.srv.Stats()
-	assert.EqualValues(t, 2, st.APIRequests)
-	assert.EqualValues(t, 1, st.TokenRequests)
-}
-
-func TestAxiosPortLogsOutWhenTheRefreshFails(t *testing.T) {
-	lb := newLoopback(authtest.Options{}, 2)
-	defer lb.close()
-	rt, err := axios.new(lb.env())
-	require.NoError(t, err)
-	lb.srv.RevokeRefreshTokens()
-
-	_, err = rt.RoundTrip(lb.apiRequest(context.Background()))
-	require.Error(t, err)
-	assert.NotContains(t, err.Error(), authtest.AccessPrefix)
-	assert.NotContains(t, err.Error(), authtest.RefreshPrefix)
-	port := rt.(*axiosPort)
-	assert.Empty(t, port.access)
-	assert.Empty(t, port.refresh)
 }
 
 func TestQuantile(t *testing.T) {

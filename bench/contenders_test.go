@@ -8,6 +8,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/seamlessauth/bearer"
+	"github.com/seamlessauth/bearer/internal/axios"
 )
 
 // env is what every contender is built from, so that they all send through
@@ -41,8 +42,10 @@ var (
 		return newHeaderOnly(e.base, e.tok.Type()+" "+e.tok.AccessToken), nil
 	}}
 	oauth2Transport = contender{name: "oauth2", new: newOAuth2Transport}
-	axios           = contender{name: "axios", new: func(e env) (http.RoundTripper, error) {
-		return newAxiosPort(e.base, e.tokenClient, e.refreshURL, e.tok), nil
+	axiosPort       = contender{name: "axios", new: func(e env) (http.RoundTripper, error) {
+		c := &axios.Interceptor{Base: e.base, RefreshClient: e.tokenClient, RefreshURL: e.refreshURL}
+		c.Login(e.tok)
+		return c, nil
 	}}
 	bearerTransport = contender{name: "bearer", new: newBearer}
 )
@@ -56,10 +59,10 @@ func (c contender) request(e env, req *http.Request) *http.Request {
 }
 
 // everyone runs where the token never needs refreshing.
-var everyone = []contender{noAuth, header, oauth2Transport, axios, bearerTransport}
+var everyone = []contender{noAuth, header, oauth2Transport, axiosPort, bearerTransport}
 
 // refreshers are the contenders that can renew a token.
-var refreshers = []contender{oauth2Transport, axios, bearerTransport}
+var refreshers = []contender{oauth2Transport, axiosPort, bearerTransport}
 
 // headerOnly is the limit for any auth transport: it does what the RoundTripper
 // contract requires (a new request with its own header map) and sets a value
@@ -112,11 +115,4 @@ func newBearer(e env) (http.RoundTripper, error) {
 		return nil, fmt.Errorf("bench: logging in: %w", err)
 	}
 	return t, nil
-}
-
-// closeIdle closes the idle connections of rt, if it has any.
-func closeIdle(rt http.RoundTripper) {
-	if c, ok := rt.(interface{ CloseIdleConnections() }); ok {
-		c.CloseIdleConnections()
-	}
 }

@@ -2,8 +2,6 @@ package main
 
 import (
 	"bytes"
-	"net/http"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -61,69 +59,6 @@ func TestRevokeAt(t *testing.T) {
 			assert.Less(t, got, tt.duration, "within the run")
 		})
 	}
-}
-
-// TestAxiosPortRefreshesPerRequest: the port does what the axios pattern
-// does. 20 requests that get a 401 together each call the refresh endpoint
-// with the same refresh token; with rotation, one wins, the other 19 are
-// reuse, which revokes the session: 19 logouts and not one request served.
-func TestAxiosPortRefreshesPerRequest(t *testing.T) {
-	const n = 20
-	srv := authtest.NewServer(authtest.Options{Rotate: true, ReuseDetection: true})
-	defer srv.Close()
-	base := http.DefaultTransport.(*http.Transport).Clone()
-	base.MaxIdleConnsPerHost = n
-	defer base.CloseIdleConnections()
-
-	allIn, release := make(chan struct{}), make(chan struct{})
-	var arrived atomic.Int32
-	srv.OnToken(func(*http.Request) {
-		if arrived.Add(1) == n {
-			close(allIn)
-		}
-		<-release // hold every refresh until all n have asked
-	})
-	var logouts atomic.Int32
-	c := &axiosClient{
-		base:       base,
-		refreshURL: srv.RefreshURL,
-		onRefresh:  func(time.Time, time.Time) {},
-		onLogout:   func(error) { logouts.Add(1) },
-	}
-	tok := srv.Issue()
-	c.access, c.refresh = tok.AccessToken, tok.RefreshToken
-	srv.RevokeAccessTokens()
-
-	var ok, failed atomic.Int32
-	done := make(chan struct{})
-	for range n {
-		go func() {
-			defer func() { done <- struct{}{} }()
-			status, _, err := get(c, srv.APIURL+"/x")
-			if err == nil && status == http.StatusOK {
-				ok.Add(1)
-			} else {
-				failed.Add(1)
-			}
-		}()
-	}
-	select {
-	case <-allIn:
-	case <-time.After(10 * time.Second):
-		t.Error("not every request called the refresh endpoint")
-	}
-	close(release)
-	for range n {
-		<-done
-	}
-
-	st := srv.Stats()
-	assert.EqualValues(t, n, st.TokenRequests, "one refresh call per request")
-	assert.EqualValues(t, 1, st.Refreshes)
-	assert.EqualValues(t, n-1, st.ReuseDetections)
-	assert.EqualValues(t, n-1, logouts.Load())
-	assert.Zero(t, ok.Load())
-	assert.EqualValues(t, n, failed.Load())
 }
 
 // TestBearerRun: a short bearer run loses nothing, passes its own checks,

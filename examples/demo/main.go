@@ -48,7 +48,7 @@ func main() {
 	d := newDisplay(os.Stdout, isTerminal(os.Stdout))
 	var naive *result
 	if o.compare {
-		d.heading("1. the axios refresh interceptor, ported faithfully (naive.go)")
+		d.heading("1. the axios refresh interceptor, ported faithfully (internal/axios)")
 		naive = runNaive(o, d)
 		d.heading("2. bearer.Transport")
 	}

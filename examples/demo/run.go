@@ -21,7 +21,7 @@ func runBearer(o options, d *display) *result {
 	var retries, logouts, refreshes atomic.Int64
 	var loggedOutAt atomic.Int64 // unix nanos of the first OnLogout
 	tr, err := bearer.New(bearer.Config{
-		// The same axios-style POST /refresh that the naive client calls.
+		// The same axios-style POST /refresh that the axios port calls.
 		Refresher: bearer.Endpoint(s.srv.RefreshURL),
 		Base:      s.base,
 		// Refresh when the token expires, not before: each token lives its
@@ -76,7 +76,7 @@ func runBearer(o options, d *display) *result {
 
 // logOut revokes the refresh token, so that the session is over, and keeps
 // the workers sending until half a second after the logout (3s at most).
-func logOut(o options, d *display, s *scenario, c doer, logouts, loggedOutAt *atomic.Int64) *logoutPhase {
+func logOut(o options, d *display, s *scenario, c *http.Client, logouts, loggedOutAt *atomic.Int64) *logoutPhase {
 	before := s.srv.Stats()
 	d.event("server: the refresh token is revoked; the session is over")
 	s.srv.RevokeRefreshTokens()

@@ -17,12 +17,6 @@ import (
 // requestTimeout bounds each request a worker sends.
 const requestTimeout = 10 * time.Second
 
-// doer sends a request: an *http.Client over a bearer Transport, or the
-// axios port.
-type doer interface {
-	Do(req *http.Request) (*http.Response, error)
-}
-
 // scenario is the server side of a run, the same for both clients: an
 // authtest server whose access tokens live ttl, whose refresh tokens rotate
 // on each use, and which revokes a whole session when a retired refresh
@@ -52,7 +46,7 @@ func (s *scenario) close() {
 
 // run sends requests from o.workers workers through c for o.duration, or
 // until stop reports true, and revokes every access token once on the way.
-func (s *scenario) run(o options, d *display, c doer, stop func() bool) *tally {
+func (s *scenario) run(o options, d *display, c *http.Client, stop func() bool) *tally {
 	d.restart()
 	start := time.Now()
 	t := &tally{lastAt: start}
@@ -142,7 +136,7 @@ func (t *tally) rate() int64 {
 // drive runs workers that each send GET requests to their own path under
 // api through c, until the deadline passes, stop reports true or the worker
 // has sent limit requests, and waits for all of them.
-func drive(c doer, api string, workers, limit int, until time.Time, stop func() bool, t *tally) {
+func drive(c *http.Client, api string, workers, limit int, until time.Time, stop func() bool, t *tally) {
 	var wg sync.WaitGroup
 	for w := range workers {
 		url := fmt.Sprintf("%s/items/%d", api, w)
@@ -157,7 +151,7 @@ func drive(c doer, api string, workers, limit int, until time.Time, stop func() 
 
 // get sends one GET request and reads the whole answer. retried reports
 // whether the client sent it a second time after a 401.
-func get(c doer, url string) (status int, retried bool, err error) {
+func get(c *http.Client, url string) (status int, retried bool, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
 	defer cancel()
 	mark := new(atomic.Bool)
