@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -310,10 +309,8 @@ func (f *File) writeAtomic(data []byte) (err error) {
 			os.Remove(tmp.Name())
 		}
 	}()
-	if err := tmp.Chmod(0o600); err != nil && runtime.GOOS != "windows" {
-		return fmt.Errorf("store: saving %s: %w", f.path, unwrapPath(err))
-	}
-	if _, err := io.Copy(tmp, bytes.NewReader(data)); err != nil {
+	// CreateTemp made the file with mode 0600, which the umask cannot widen.
+	if _, err := tmp.Write(data); err != nil {
 		return fmt.Errorf("store: saving %s: writing: %w", f.path, unwrapPath(err))
 	}
 	if err := tmp.Sync(); err != nil {
