@@ -54,27 +54,32 @@ func hotPathRequest(tb testing.TB) *http.Request {
 	return req
 }
 
+// hotPathContender builds c over a stub base and returns it with the
+// request its caller sends.
+func hotPathContender(b *testing.B, c contender) (http.RoundTripper, *http.Request) {
+	e := hotPathEnv()
+	rt, err := c.new(e)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return rt, c.request(e, hotPathRequest(b))
+}
+
 // BenchmarkHotPath measures one RoundTrip with a valid token over a stub
 // base: the cost a contender adds to every request.
 func BenchmarkHotPath(b *testing.B) {
 	for _, c := range everyone {
 		b.Run(c.name, func(b *testing.B) {
-			e := hotPathEnv()
-			rt, err := c.new(e)
-			if err != nil {
-				b.Fatal(err)
-			}
-			req := c.request(e, hotPathRequest(b))
+			rt, req := hotPathContender(b, c)
 			b.ReportAllocs()
-			ops, cpu := 0, startCPU()
+			cpu := startCPU()
 			for b.Loop() {
 				resp, err := rt.RoundTrip(req)
 				if err != nil || resp.StatusCode != http.StatusOK {
 					b.Fatalf("RoundTrip: %v", err)
 				}
-				ops++
 			}
-			cpu.report(b, ops)
+			cpu.report(b, b.N) // after b.Loop, b.N is the number of iterations
 		})
 	}
 }
@@ -84,12 +89,7 @@ func BenchmarkHotPath(b *testing.B) {
 func BenchmarkHotPathParallel(b *testing.B) {
 	for _, c := range everyone {
 		b.Run(c.name, func(b *testing.B) {
-			e := hotPathEnv()
-			rt, err := c.new(e)
-			if err != nil {
-				b.Fatal(err)
-			}
-			req := c.request(e, hotPathRequest(b))
+			rt, req := hotPathContender(b, c)
 			b.ReportAllocs()
 			b.ResetTimer()
 			var failures failCount

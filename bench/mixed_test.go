@@ -61,12 +61,8 @@ func rounds(b *testing.B, lanes []*lane, turn func(l *lane) int) {
 func BenchmarkHotPathMixed(b *testing.B) {
 	lanes := make([]*lane, len(everyone))
 	for i, c := range everyone {
-		e := hotPathEnv()
-		rt, err := c.new(e)
-		if err != nil {
-			b.Fatal(err)
-		}
-		lanes[i] = &lane{name: c.name, rt: rt, req: c.request(e, hotPathRequest(b))}
+		rt, req := hotPathContender(b, c)
+		lanes[i] = &lane{name: c.name, rt: rt, req: req}
 	}
 	rounds(b, lanes, func(l *lane) int {
 		for range mixedBatch {
