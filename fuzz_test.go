@@ -151,12 +151,10 @@ func FuzzEndpointDecode(f *testing.F) {
 		status = 100 + int(uint(status)%500)
 		cur := &oauth2.Token{AccessToken: "fz-old-access-SECRET", RefreshToken: "fz-old-refresh-SECRET", TokenType: "Bearer",
 			Expiry: time.Now().Add(-time.Hour)}
-		answer := rtFunc(func(req *http.Request) (*http.Response, error) {
-			io.Copy(io.Discard, req.Body)
-			req.Body.Close()
+		answer := &fakeBase{respond: func(req *http.Request) (*http.Response, error) {
 			return &http.Response{StatusCode: status, Header: http.Header{"Content-Type": {contentType}},
 				Body: io.NopCloser(bytes.NewReader(body)), Request: req}, nil
-		})
+		}}
 		ep := bearer.Endpoint("https://auth.example.com/refresh", bearer.WithHTTPClient(&http.Client{Transport: answer}))
 
 		tok, err := ep.Refresh(context.Background(), cur)
