@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"sync"
 	"syscall"
 	"time"
 
@@ -49,7 +48,7 @@ type File struct {
 	lockPath string
 	retry    time.Duration
 	extras   []string
-	sem      chan struct{} // held by this process's holder of the OS lock
+	sem      slot // held by this process's holder of the OS lock
 
 	beforeRename func(tmp string) error // test hook: runs between write and rename
 }
@@ -90,7 +89,7 @@ func NewFile(path string, opts ...FileOption) (*File, error) {
 		lockPath: abs + ".lock",
 		retry:    DefaultLockRetry,
 		extras:   append([]string(nil), defaultExtras...),
-		sem:      make(chan struct{}, 1),
+		sem:      make(slot, 1),
 	}
 	for _, o := range opts {
 		o(f)
@@ -167,31 +166,21 @@ func (f *File) Clear(ctx context.Context) error {
 // once. Holders in this process queue in memory; other processes are polled
 // every retry interval (see [WithLockRetry]).
 func (f *File) Lock(ctx context.Context) (func() error, error) {
-	if err := ctx.Err(); err != nil {
+	if err := f.sem.take(ctx); err != nil {
 		return nil, fmt.Errorf("store: locking %s: %w", f.lockPath, err)
-	}
-	select {
-	case f.sem <- struct{}{}:
-	case <-ctx.Done():
-		return nil, fmt.Errorf("store: locking %s: %w", f.lockPath, ctx.Err())
 	}
 	fl, err := f.lockOS(ctx)
 	if err != nil {
-		<-f.sem
+		f.sem.give()
 		return nil, err
 	}
-	var once sync.Once
-	return func() error {
-		err := errors.New("store: unlock of a lock already released")
-		once.Do(func() {
-			err = fl.Unlock()
-			<-f.sem
-			if err != nil {
-				err = fmt.Errorf("store: unlocking %s: %w", f.lockPath, err)
-			}
-		})
-		return err
-	}, nil
+	return onlyOnce(func() error {
+		defer f.sem.give()
+		if err := fl.Unlock(); err != nil {
+			return fmt.Errorf("store: unlocking %s: %w", f.lockPath, err)
+		}
+		return nil
+	}), nil
 }
 
 // lockOS takes the OS lock. Each acquisition opens the lock file anew: the

@@ -12,7 +12,7 @@ import (
 // Transports in one process may share a Memory; its lock then lets only one of
 // them refresh at a time. The zero value is not usable: call [NewMemory].
 type Memory struct {
-	lock chan struct{} // a one-slot semaphore, so that Lock can honour ctx
+	lock slot
 
 	mu  sync.Mutex
 	tok *oauth2.Token
@@ -20,7 +20,7 @@ type Memory struct {
 
 // NewMemory returns a Memory store holding tok, which may be nil.
 func NewMemory(tok *oauth2.Token) *Memory {
-	m := &Memory{lock: make(chan struct{}, 1)}
+	m := &Memory{lock: make(slot, 1)}
 	if tok != nil {
 		m.tok = copyToken(tok)
 	}
@@ -59,32 +59,13 @@ func (m *Memory) Clear(ctx context.Context) error {
 // Lock takes the store's lock, waiting until it is free or ctx ends. The
 // returned function releases it; it must be called once.
 func (m *Memory) Lock(ctx context.Context) (func() error, error) {
-	if err := acquire(ctx, m.lock); err != nil {
-		return nil, err
+	if err := m.lock.take(ctx); err != nil {
+		return nil, fmt.Errorf("store: waiting for lock: %w", err)
 	}
-	released := false
-	return func() error {
-		if released {
-			return fmt.Errorf("store: unlock of a lock already released")
-		}
-		released = true
-		<-m.lock
+	return onlyOnce(func() error {
+		m.lock.give()
 		return nil
-	}, nil
-}
-
-func acquire(ctx context.Context, sem chan struct{}) error {
-	select {
-	case sem <- struct{}{}:
-		return nil
-	default:
-	}
-	select {
-	case sem <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("store: waiting for lock: %w", ctx.Err())
-	}
+	}), nil
 }
 
 // copyToken returns a shallow copy, so that callers cannot change what the
