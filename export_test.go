@@ -1,6 +1,9 @@
 package bearer
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // SetClock replaces t's clock. Call it before t is used.
 func SetClock(t *Transport, now func() time.Time) { t.now = now }
@@ -9,4 +12,10 @@ func SetClock(t *Transport, now func() time.Time) { t.now = now }
 // failure. Call it before t is used.
 func SetRetry(t *Transport, attempts int, backoff func(attempt int) time.Duration) {
 	t.attempts, t.backoff = attempts, backoff
+}
+
+// SetSleep replaces how t waits between refresh attempts, so that a test
+// can see the waits instead of taking them. Call it before t is used.
+func SetSleep(t *Transport, sleep func(ctx context.Context, d time.Duration) error) {
+	t.sleep = sleep
 }

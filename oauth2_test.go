@@ -29,6 +29,7 @@ type refreshRig struct {
 
 	mu     sync.Mutex
 	events []bearer.RefreshEvent
+	waits  []time.Duration // between refresh attempts, recorded, not taken
 }
 
 // refresherKind builds the refresher under test for srv, whose cfg
@@ -66,6 +67,12 @@ func newRefreshRig(t *testing.T, opts authtest.Options, ref func(*authtest.Serve
 	})
 	require.NoError(t, err)
 	bearer.SetRetry(tr, 3, func(int) time.Duration { return time.Millisecond })
+	bearer.SetSleep(tr, func(_ context.Context, d time.Duration) error {
+		r.mu.Lock()
+		r.waits = append(r.waits, d)
+		r.mu.Unlock()
+		return nil
+	})
 	r.tr = tr
 	return r
 }
@@ -122,7 +129,7 @@ func TestTokenEndpointAnswers(t *testing.T) {
 		timeout      time.Duration
 		want         outcome
 		wantAttempts int
-		minElapsed   time.Duration
+		wantWaits    []time.Duration // waits between attempts; nil: not checked
 		maxElapsed   time.Duration
 		wantInError  string
 		check        func(t *testing.T, r *refreshRig)
@@ -152,10 +159,11 @@ func TestTokenEndpointAnswers(t *testing.T) {
 			Header: http.Header{"Content-Type": {"application/json"}, "Www-Authenticate": {`Basic realm="auth"`}}}},
 			want: outcomePermanent, wantAttempts: 1, wantInError: "401"},
 		{name: "429 with Retry-After then 200", faults: []authtest.Fault{{Status: 429, Header: http.Header{"Retry-After": {"1"}}}},
-			want: outcomeOK, wantAttempts: 2, minElapsed: 900 * time.Millisecond},
+			want: outcomeOK, wantAttempts: 2, wantWaits: []time.Duration{time.Second}},
 		{name: "429 with a Retry-After over the cap", faults: []authtest.Fault{{Status: 429, Header: http.Header{"Retry-After": {"120"}}}},
-			want: outcomeTransient, wantAttempts: 1, maxElapsed: time.Second, wantInError: "429"},
-		{name: "500 every time", faults: []authtest.Fault{authtest.ServerError(500)}, n: -1, want: outcomeTransient, wantAttempts: 3, wantInError: "500"},
+			want: outcomeTransient, wantAttempts: 1, wantWaits: []time.Duration{}, wantInError: "429"},
+		{name: "500 every time", faults: []authtest.Fault{authtest.ServerError(500)}, n: -1, want: outcomeTransient, wantAttempts: 3,
+			wantWaits: []time.Duration{time.Millisecond, time.Millisecond}, wantInError: "500"},
 		{name: "503 then 200", faults: []authtest.Fault{authtest.ServerError(503)}, want: outcomeOK, wantAttempts: 2},
 		{name: "malformed JSON", faults: []authtest.Fault{authtest.Malformed()}, n: -1, want: outcomeTransient, wantAttempts: 3},
 		{name: "HTML error page", faults: []authtest.Fault{html}, n: -1, want: outcomeTransient, wantAttempts: 3, wantInError: "502"},
@@ -170,7 +178,7 @@ func TestTokenEndpointAnswers(t *testing.T) {
 	}
 	for _, kind := range refresherKinds {
 		t.Run(kind.name, func(t *testing.T) {
-			t.Parallel() // the two kinds overlap their Retry-After and timeout waits
+			t.Parallel() // the two kinds overlap their timeout rows
 			for _, tt := range tests {
 				t.Run(tt.name, func(t *testing.T) {
 					r := newRefreshRig(t, authtest.Options{Rotate: tt.rotate}, kind.make, tt.timeout)
@@ -197,8 +205,10 @@ func TestTokenEndpointAnswers(t *testing.T) {
 						assert.Equal(t, tt.wantAttempts, events[0].Attempts, "refresher calls")
 						assert.Equal(t, bearer.ReasonRejected, events[0].Reason)
 					}
-					if tt.minElapsed > 0 {
-						assert.GreaterOrEqual(t, elapsed, tt.minElapsed)
+					if tt.wantWaits != nil {
+						r.mu.Lock()
+						assert.Equal(t, tt.wantWaits, append([]time.Duration{}, r.waits...), "waits between attempts")
+						r.mu.Unlock()
 					}
 					if tt.maxElapsed > 0 {
 						assert.Less(t, elapsed, tt.maxElapsed)

@@ -181,13 +181,21 @@ func (t *Transport) call(ctx context.Context, base *oauth2.Token) (*oauth2.Token
 		if d, ok := ctx.Deadline(); ok && time.Until(d) < wait {
 			return nil, attempt, err
 		}
-		timer := time.NewTimer(wait)
-		select {
-		case <-timer.C:
-		case <-ctx.Done():
-			timer.Stop()
+		if t.sleep(ctx, wait) != nil {
 			return nil, attempt, err
 		}
+	}
+}
+
+// sleep waits for d or until ctx ends, whichever comes first.
+func sleep(ctx context.Context, d time.Duration) error {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 

@@ -35,6 +35,7 @@ type Transport struct {
 
 	attempts int                             // refresher calls per shared refresh
 	backoff  func(attempt int) time.Duration // wait after a transient failure
+	sleep    func(ctx context.Context, d time.Duration) error
 }
 
 // state is one immutable snapshot of the token; requests read it lock-free.
@@ -61,6 +62,7 @@ func New(cfg Config) (*Transport, error) {
 		now:         time.Now,
 		attempts:    3,
 		backoff:     defaultBackoff,
+		sleep:       sleep,
 	}
 	t.locker, _ = cfg.Store.(store.Locker)
 	return t, nil
