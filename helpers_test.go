@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -86,22 +87,11 @@ func (r *countingRefresher) Refresh(ctx context.Context, cur *oauth2.Token) (*oa
 			return nil, err
 		}
 	}
-	tok := &oauth2.Token{AccessToken: "access-" + itoa(int(n)), RefreshToken: "refresh-" + itoa(int(n)), TokenType: "Bearer"}
+	tok := &oauth2.Token{AccessToken: "access-" + strconv.Itoa(int(n)), RefreshToken: "refresh-" + strconv.Itoa(int(n)), TokenType: "Bearer"}
 	if r.ttl > 0 {
 		tok.Expiry = r.now().Add(r.ttl)
 	}
 	return tok, nil
-}
-
-func itoa(n int) string {
-	if n == 0 {
-		return "0"
-	}
-	var b []byte
-	for ; n > 0; n /= 10 {
-		b = append([]byte{byte('0' + n%10)}, b...)
-	}
-	return string(b)
 }
 
 // clock is a settable clock for one test.

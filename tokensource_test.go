@@ -3,6 +3,7 @@ package bearer_test
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -126,7 +127,7 @@ func TestFromTokenSourceFetchesEveryTime(t *testing.T) {
 	var calls atomic.Int32
 	ref := bearer.FromTokenSource(func(context.Context) oauth2.TokenSource {
 		return sourceFunc(func() (*oauth2.Token, error) {
-			return &oauth2.Token{AccessToken: "cc-" + itoa(int(calls.Add(1)))}, nil
+			return &oauth2.Token{AccessToken: "cc-" + strconv.Itoa(int(calls.Add(1)))}, nil
 		})
 	})
 	a, err := ref.Refresh(t.Context(), nil)
