@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -140,7 +139,6 @@ type endpoint struct {
 	build        func(ctx context.Context, url string, current *oauth2.Token) (*http.Request, error)
 	decode       func(resp *http.Response, body []byte) (*oauth2.Token, error)
 	transient400 bool
-	closing      atomic.Bool // guards CloseIdleConnections against a client that is the Transport itself
 }
 
 func (e *endpoint) Refresh(ctx context.Context, current *oauth2.Token) (*oauth2.Token, error) {
@@ -310,9 +308,7 @@ func seconds(v any) (int64, bool) {
 // CloseIdleConnections closes the idle connections of the client set with
 // [WithHTTPClient], if any.
 func (e *endpoint) CloseIdleConnections() {
-	if e.client == nil || !e.closing.CompareAndSwap(false, true) {
-		return
+	if e.client != nil {
+		e.client.CloseIdleConnections()
 	}
-	defer e.closing.Store(false)
-	e.client.CloseIdleConnections()
 }

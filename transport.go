@@ -36,6 +36,8 @@ type Transport struct {
 	attempts int                             // refresher calls per shared refresh
 	backoff  func(attempt int) time.Duration // wait after a transient failure
 	sleep    func(ctx context.Context, d time.Duration) error
+
+	closing atomic.Bool // in CloseIdleConnections, which may come back through a refresher's client
 }
 
 // state is one immutable snapshot of the token; requests read it lock-free.
@@ -318,6 +320,10 @@ func (t *Transport) Logout(ctx context.Context) error {
 // and, if it has any, of the refresher. [http.Client.CloseIdleConnections]
 // relies on it.
 func (t *Transport) CloseIdleConnections() {
+	if !t.closing.CompareAndSwap(false, true) {
+		return // a refresher whose client is t itself called back
+	}
+	defer t.closing.Store(false)
 	type closer interface{ CloseIdleConnections() }
 	if c, ok := t.cfg.Base.(closer); ok {
 		c.CloseIdleConnections()
