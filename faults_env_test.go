@@ -40,6 +40,9 @@ type faultEnv struct {
 	ctx       context.Context
 	apiURL    string
 	other     *httptest.Server // the redirect target, or the https origin
+
+	waitsMu sync.Mutex
+	waits   []time.Duration // between refresh attempts, recorded, not taken
 }
 
 func newFaultEnv(t *testing.T, row faultRow) *faultEnv {
@@ -116,6 +119,12 @@ func newFaultEnv(t *testing.T, row faultRow) *faultEnv {
 	}
 	e.rec.cfg = cfg
 	e.tr = newTransport(t, cfg, nil)
+	bearer.SetSleep(e.tr, func(ctx context.Context, d time.Duration) error {
+		e.waitsMu.Lock()
+		e.waits = append(e.waits, d)
+		e.waitsMu.Unlock()
+		return ctx.Err()
+	})
 
 	if row.revoke {
 		e.srv.RevokeAccessTokens()
@@ -130,6 +139,13 @@ func newFaultEnv(t *testing.T, row faultRow) *faultEnv {
 		e.srv.FailAPI(q.n, q.f)
 	}
 	return e
+}
+
+// sleeps returns the waits between refresh attempts so far.
+func (e *faultEnv) sleeps() []time.Duration {
+	e.waitsMu.Lock()
+	defer e.waitsMu.Unlock()
+	return append([]time.Duration{}, e.waits...)
 }
 
 // run makes the row's requests.
