@@ -54,12 +54,11 @@ func (s *Store) Lock(ctx context.Context) (func() error, error) {
 	}, nil
 }
 
-// enter waits for this Store's own one-holder slot.
+// enter waits for this Store's own one-holder slot. A caller whose context
+// has ended does not get it, and so sends nothing to Redis.
 func (s *Store) enter(ctx context.Context) error {
-	select {
-	case s.sem <- struct{}{}:
-		return nil
-	default:
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("redisstore: waiting for the lock: %w", err)
 	}
 	select {
 	case s.sem <- struct{}{}:

@@ -137,3 +137,39 @@ func TestLockRedisDown(t *testing.T) {
 		assert.NotErrorIs(t, err, context.DeadlineExceeded)
 	}
 }
+
+// TestLockEndedContext: a caller whose context has ended gets no lock, and
+// nothing is sent to Redis for it.
+func TestLockEndedContext(t *testing.T) {
+	c := redis.NewClient(&redis.Options{Addr: deadAddr(t)})
+	defer c.Close()
+	var sent commandCounter
+	c.AddHook(&sent)
+	s, err := redisstore.New(c, "svc")
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	unlock, err := s.Lock(ctx)
+	require.ErrorIs(t, err, context.Canceled)
+	assert.Nil(t, unlock)
+	assert.Zero(t, sent.n.Load(), "commands sent to Redis")
+}
+
+// commandCounter is a go-redis hook that counts the commands sent.
+type commandCounter struct{ n atomic.Int64 }
+
+func (h *commandCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *commandCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		h.n.Add(1)
+		return next(ctx, cmd)
+	}
+}
+
+func (h *commandCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		h.n.Add(int64(len(cmds)))
+		return next(ctx, cmds)
+	}
+}
