@@ -212,7 +212,6 @@ func TestCrossProcessSharedTokenFile(t *testing.T) {
 	file, err := store.NewFile(path)
 	require.NoError(t, err)
 
-	start := time.Now()
 	require.NoError(t, file.Save(context.Background(), srv.Issue()))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -254,21 +253,18 @@ func TestCrossProcessSharedTokenFile(t *testing.T) {
 		total.Refreshes += res.Refreshes
 		total.Adopted += res.Adopted
 	}
-	elapsed := time.Since(start)
 	stats := srv.Stats()
-	expiries := ceilDiv(elapsed, xprocAccessTTL)
 	window := time.Duration(last - first)
 	windowExpiries := ceilDiv(window, xprocAccessTTL)
-	t.Logf("elapsed %v (%d expiries of %v), requests sent during %v (%d expiries); %d requests; server: %d token requests, %d refreshes, %d refresh failures, %d reuse detections, %d API 401s; clients: %d refreshes, %d adoptions",
-		elapsed.Round(time.Millisecond), expiries, xprocAccessTTL, window.Round(time.Millisecond), windowExpiries, total.Requests,
+	t.Logf("requests sent during %v (%d expiries of %v); %d requests; server: %d token requests, %d refreshes, %d refresh failures, %d reuse detections, %d API 401s; clients: %d refreshes, %d adoptions",
+		window.Round(time.Millisecond), windowExpiries, xprocAccessTTL, total.Requests,
 		stats.TokenRequests, stats.Refreshes, stats.RefreshFailures, stats.ReuseDetections, stats.APIUnauthorized,
 		total.Refreshes, total.Adopted)
 
 	assert.Zero(t, stats.ReuseDetections, "a refresh token was presented twice")
 	assert.Zero(t, stats.RefreshFailures)
-	assert.LessOrEqual(t, stats.TokenRequests, expiries+1, "more refreshes than expiries")
-	// Tighter: refreshes happen only while requests are sent, and two of them
-	// are at least an access-token lifetime apart.
+	// Refreshes happen only while requests are sent, and two of them are at
+	// least an access-token lifetime apart.
 	assert.LessOrEqual(t, stats.TokenRequests, windowExpiries+1, "more refreshes than expiries while requests were sent")
 	assert.GreaterOrEqual(t, stats.Refreshes, int64(3), "the test did not see several expiries")
 	assert.Equal(t, stats.Refreshes, total.Refreshes, "the server and the clients disagree on the refreshes")
