@@ -46,6 +46,13 @@ type Config struct {
 	// It never exceeds half the token's lifetime.
 	Leeway time.Duration
 
+	// WaitForRefresh makes a request whose token is due for refresh wait for
+	// the refresh before it is sent. By default such a request is sent at
+	// once with the token, which is still valid, while the one shared
+	// refresh runs in the background; only a token within its must-wait
+	// margin of expiry (or expired, or rejected) makes requests wait.
+	WaitForRefresh bool
+
 	// RefreshTimeout bounds one shared refresh, retries included, whatever
 	// the contexts of the requests waiting for it. Zero means
 	// DefaultRefreshTimeout.
