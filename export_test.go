@@ -19,3 +19,6 @@ func SetRetry(t *Transport, attempts int, backoff func(attempt int) time.Duratio
 func SetSleep(t *Transport, sleep func(ctx context.Context, d time.Duration) error) {
 	t.sleep = sleep
 }
+
+// Settle waits until the background refreshes that t has started are over.
+func Settle(t *Transport) { t.bg.Wait() }

@@ -132,5 +132,5 @@ func TestSelfClientCloseIdleConnections(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("CloseIdleConnections did not return")
 	}
-	assert.Equal(t, 1, base.n, "the base is closed once; the call back through the refresher's client stops at the Transport")
+	assert.Equal(t, 2, base.n, "the base is closed directly and once more through the refresher's client, and there it stops")
 }

@@ -14,19 +14,22 @@ import (
 )
 
 // TestLoginStateChangesDuringRefresh: a Logout or SetToken that happens
-// while a refresh is under way wins, in memory and in the store; the
-// refresh's token is dropped.
+// while a refresh is under way wins, in memory and in the store. A Logout
+// takes effect at once and the refresh's token is dropped; a SetToken waits
+// for the store lock, which the refresh holds, and then overwrites its
+// token.
 func TestLoginStateChangesDuringRefresh(t *testing.T) {
 	tests := []struct {
 		name      string
 		change    func(t *testing.T, tr *bearer.Transport)
 		wantErr   error
 		wantStore string // access token left in the store; "" for none
+		wantUsed  bool   // whether the refresh's token may have been sent
 	}{
 		{name: "Logout", wantErr: bearer.ErrLoggedOut, change: func(t *testing.T, tr *bearer.Transport) {
 			require.NoError(t, tr.Logout(context.Background()))
 		}},
-		{name: "SetToken", wantStore: "fresh-login", change: func(t *testing.T, tr *bearer.Transport) {
+		{name: "SetToken", wantStore: "fresh-login", wantUsed: true, change: func(t *testing.T, tr *bearer.Transport) {
 			require.NoError(t, tr.SetToken(context.Background(), &oauth2.Token{AccessToken: "fresh-login", RefreshToken: "r"}))
 		}},
 	}
@@ -46,7 +49,8 @@ func TestLoginStateChangesDuringRefresh(t *testing.T) {
 				return answer(200), nil
 			}}
 			st := store.NewMemory(tok1)
-			tr := newTransport(t, bearer.Config{Refresher: ref, Base: base, Store: st}, nil)
+			locking := make(chan struct{}, 2)
+			tr := newTransport(t, bearer.Config{Refresher: ref, Base: base, Store: &signalLocker{Memory: st, locking: locking}}, nil)
 
 			done := make(chan error, 1)
 			go func() {
@@ -57,9 +61,16 @@ func TestLoginStateChangesDuringRefresh(t *testing.T) {
 				done <- err
 			}()
 			<-entered
-			tt.change(t, tr)
+			<-locking // the refresh's
+			changed := make(chan struct{})
+			go func() {
+				defer close(changed)
+				tt.change(t, tr)
+			}()
+			<-locking // the change's: it waits for the refresh to unlock
 			close(release)
 			err := <-done
+			<-changed
 
 			if tt.wantErr != nil {
 				assert.ErrorIs(t, err, tt.wantErr)
@@ -74,8 +85,26 @@ func TestLoginStateChangesDuringRefresh(t *testing.T) {
 				assert.Equal(t, tt.wantStore, stored.AccessToken, "the refresh must not save over a login")
 			}
 			for _, s := range base.requests() {
-				assert.NotEqual(t, "Bearer from-refresh", s.auth)
+				if !tt.wantUsed {
+					assert.NotEqual(t, "Bearer from-refresh", s.auth)
+				}
+			}
+			if tt.wantStore != "" {
+				got, err := tr.Token(context.Background())
+				require.NoError(t, err)
+				assert.Equal(t, tt.wantStore, got.AccessToken)
 			}
 		})
 	}
+}
+
+// signalLocker is a Memory whose Lock says on locking that it was called.
+type signalLocker struct {
+	*store.Memory
+	locking chan<- struct{}
+}
+
+func (s *signalLocker) Lock(ctx context.Context) (func() error, error) {
+	s.locking <- struct{}{}
+	return s.Memory.Lock(ctx)
 }

@@ -31,23 +31,15 @@ type Transport struct {
 	cur     atomic.Pointer[state] // nil until the store has been read
 	mu      sync.Mutex            // serialises installing a new state
 	gen     uint64                // guarded by mu
+	past    pastTokens            // guarded by mu
 	flights singleflight.Group
+	bg      sync.WaitGroup // background refreshes under way
 
 	attempts int                             // refresher calls per shared refresh
 	backoff  func(attempt int) time.Duration // wait after a transient failure
 	sleep    func(ctx context.Context, d time.Duration) error
 
-	closing atomic.Bool // in CloseIdleConnections, which may come back through a refresher's client
-}
-
-// state is one immutable snapshot of the token; requests read it lock-free.
-type state struct {
-	tok       *oauth2.Token // nil: no token yet, or logged out
-	gen       uint64        // increases with every new state
-	auth      string        // the Authorization value, built once
-	refreshAt time.Time     // zero: never refresh before sending
-	loggedOut error         // non-nil: requests fail fast with it
-	holdUntil atomic.Int64  // unix nanos: after a failed early refresh, send without refreshing until then
+	closing atomic.Bool // closing the refresher's connections, which may come back through t
 }
 
 // New returns a Transport for cfg. It checks cfg once; it does not read the
@@ -70,14 +62,15 @@ func New(cfg Config) (*Transport, error) {
 	return t, nil
 }
 
-// RoundTrip sends req with the current access token, refreshing it first if
-// it expires within the leeway, and once more after a 401. See the package
-// documentation for when it returns a refresh error instead of a response.
+// RoundTrip sends req with the current access token, and once more with a
+// newer one if the server rejects it. See the package documentation for when
+// a request waits for a refresh, and for when it returns a refresh error
+// instead of a response.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if !t.mayCarry(req) {
 		return t.cfg.Base.RoundTrip(req)
 	}
-	s, err := t.current(req.Context())
+	s, err := t.tokenFor(req.Context())
 	if err != nil {
 		closeBody(req)
 		return nil, err
@@ -86,142 +79,52 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil || !t.cfg.ShouldRefresh(resp) {
 		return resp, err
 	}
+	if !replayable(req) {
+		return t.renewOnly(req, s, resp)
+	}
 	return t.retry(req, s, resp)
 }
 
-// retry handles a rejected token: it gets a newer one (refreshing if no
-// newer one exists) and sends the request once more, if its body can be
-// replayed. Otherwise it returns the rejection, after the refresh.
+// retry sends req again with a token newer than the rejected one. If that
+// token was adopted from the store and is rejected too, it refreshes for
+// real and sends once more: at most two sends after the first.
 func (t *Transport) retry(req *http.Request, used *state, resp *http.Response) (*http.Response, error) {
-	replayable := req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
-	if replayable {
+	for sends := 1; ; sends++ {
 		discard(resp)
-	}
-	s, err := t.renew(req.Context(), used)
-	if err != nil {
-		if !replayable {
-			discard(resp)
-		}
-		return nil, err
-	}
-	if !replayable {
-		return resp, nil
-	}
-	again := authorize(req, s)
-	if req.Body != nil && req.Body != http.NoBody { // replayable: GetBody is set
-		if again.Body, err = req.GetBody(); err != nil {
-			return nil, fmt.Errorf("bearer: replaying the request body: %w", err)
-		}
-	}
-	if t.cfg.OnRetry != nil {
-		t.cfg.OnRetry(req)
-	}
-	return t.cfg.Base.RoundTrip(again)
-}
-
-// current returns the state to send with: it reads the store on first use,
-// fails fast when logged out, and refreshes a token that is due.
-func (t *Transport) current(ctx context.Context) (*state, error) {
-	s := t.cur.Load()
-	if s == nil {
-		var err error
-		if s, err = t.load(ctx); err != nil {
+		s, err := t.newer(req.Context(), used)
+		if err != nil {
 			return nil, err
 		}
-	}
-	switch {
-	case s.loggedOut != nil:
-		return nil, s.loggedOut
-	case s.tok == nil:
-		return t.refresh(ctx, s, ReasonNoToken)
-	case s.refreshAt.IsZero():
-		return s, nil
-	}
-	now := t.now()
-	if now.Before(s.refreshAt) || now.UnixNano() < s.holdUntil.Load() {
-		return s, nil
-	}
-	ns, err := t.refresh(ctx, s, ReasonExpiring)
-	if err == nil {
-		return ns, nil
-	}
-	var re *RefreshError
-	if expiry := s.tok.Expiry; errors.As(err, &re) && !re.Permanent && now.Before(expiry) {
-		// Still valid: use it, and give the token endpoint a moment before
-		// the next early refresh.
-		s.holdUntil.Store(now.Add(min(5*time.Second, expiry.Sub(now)/2)).UnixNano())
-		return s, nil
-	}
-	return nil, err
-}
-
-// renew returns a token newer than used: the current one if another request
-// already replaced it, else the result of the shared refresh.
-func (t *Transport) renew(ctx context.Context, used *state) (*state, error) {
-	if s := t.cur.Load(); s != nil && s.gen != used.gen {
-		return usable(s)
-	}
-	return t.refresh(ctx, used, ReasonRejected)
-}
-
-// usable returns s if it has a token to send, else why not.
-func usable(s *state) (*state, error) {
-	switch {
-	case s.loggedOut != nil:
-		return nil, s.loggedOut
-	case s.tok == nil:
-		return nil, ErrNoToken
-	}
-	return s, nil
-}
-
-// load reads the store once, on first use, shared by concurrent callers.
-func (t *Transport) load(ctx context.Context) (*state, error) {
-	ch := t.flights.DoChan("load", func() (any, error) {
-		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), t.cfg.RefreshTimeout)
-		defer cancel()
-		tok, err := t.cfg.Store.Load(lctx)
-		if err != nil && !isNotFound(err) {
-			return nil, fmt.Errorf("bearer: reading the token store: %w", err)
+		again := authorize(req, s)
+		if req.Body != nil && req.Body != http.NoBody { // replayable: GetBody is set
+			if again.Body, err = req.GetBody(); err != nil {
+				return nil, fmt.Errorf("bearer: replaying request body: %w", err)
+			}
 		}
-		t.mu.Lock()
-		defer t.mu.Unlock()
-		if s := t.cur.Load(); s != nil {
-			return s, nil // SetToken won the race
+		if t.cfg.OnRetry != nil {
+			t.hook(req.Context(), "OnRetry", func() { t.cfg.OnRetry(req) })
 		}
-		s := t.newState(tok, t.now())
-		t.cur.Store(s)
-		return s, nil
-	})
-	select {
-	case r := <-ch:
-		if r.Err != nil {
-			return nil, r.Err
+		resp, err = t.cfg.Base.RoundTrip(again)
+		if err != nil || sends == 2 || !s.adopted || !t.cfg.ShouldRefresh(resp) {
+			return resp, err
 		}
-		return r.Val.(*state), nil
-	case <-ctx.Done():
-		return nil, fmt.Errorf("bearer: waiting for the token store: %w", ctx.Err())
+		used = s
 	}
 }
 
-// newState builds the state for tok, obtained (or loaded) at the given time.
-// Its caller holds t.mu.
-func (t *Transport) newState(tok *oauth2.Token, obtained time.Time) *state {
-	t.gen++
-	s := &state{tok: tok, gen: t.gen}
-	if tok == nil {
-		return s
+// renewOnly handles the rejection of a request whose body cannot be sent
+// again: the refresh happens, so that the next request works, and the
+// rejection is returned unread.
+func (t *Transport) renewOnly(req *http.Request, used *state, resp *http.Response) (*http.Response, error) {
+	if _, err := t.newer(req.Context(), used); err != nil {
+		discard(resp)
+		return nil, err
 	}
-	s.auth = tok.Type() + " " + tok.AccessToken
-	if tok.Expiry.IsZero() {
-		return s
-	}
-	leeway := max(t.cfg.Leeway, 0)
-	if life := tok.Expiry.Sub(obtained); leeway > life/2 {
-		leeway = max(life/2, 0)
-	}
-	s.refreshAt = tok.Expiry.Add(-leeway)
-	return s
+	return resp, nil
+}
+
+func replayable(req *http.Request) bool {
+	return req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
 }
 
 // authorize returns a shallow copy of req that carries the token. The
@@ -261,10 +164,12 @@ func (t *Transport) Client() *http.Client {
 	return &http.Client{Transport: t}
 }
 
-// Token returns a copy of the current valid token, refreshing it first if it
-// is due. It fails with an error wrapping [ErrLoggedOut] after a logout.
+// Token returns a copy of the current valid token. Like a request, it
+// waits for a refresh only when the token must be waited for (see the
+// package documentation); it never returns a token without an access token.
+// It fails with an error wrapping [ErrLoggedOut] after a logout.
 func (t *Transport) Token(ctx context.Context) (*oauth2.Token, error) {
-	s, err := t.current(ctx)
+	s, err := t.tokenFor(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -286,51 +191,76 @@ type tokenSource struct {
 func (ts tokenSource) Token() (*oauth2.Token, error) { return ts.t.Token(ts.ctx) }
 
 // SetToken logs in with tok: it saves it to the store and makes it the
-// current token, ending a logged-out state.
+// current token, ending a logged-out state. tok needs an access token, a
+// refresh token or both; a token with only a refresh token is refreshed
+// before the first request. With a store that is a [store.Locker], SetToken
+// holds its lock, so that no refresh of another holder overwrites the login.
 func (t *Transport) SetToken(ctx context.Context, tok *oauth2.Token) error {
-	if tok == nil || tok.AccessToken == "" {
-		return fmt.Errorf("bearer: SetToken: the token has no access token")
+	if tok == nil || (tok.AccessToken == "" && tok.RefreshToken == "") {
+		return errors.New("bearer: SetToken: the token has neither an access nor a refresh token")
 	}
 	c := *tok
+	if t.locker != nil {
+		unlock, err := t.lockStore(ctx)
+		if err != nil {
+			return fmt.Errorf("bearer: SetToken: locking token store: %w", err)
+		}
+		defer unlock()
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if err := t.cfg.Store.Save(ctx, &c); err != nil {
-		return fmt.Errorf("bearer: SetToken: saving the token: %w", err)
+	if err := t.protect(ctx, "store Save", func() error { return t.cfg.Store.Save(ctx, &c) }); err != nil {
+		return fmt.Errorf("bearer: SetToken: saving token: %w", err)
 	}
-	t.cur.Store(t.newState(&c, t.now()))
+	s := t.newState(&c, t.now(), false)
+	if old := t.cur.Load(); old != nil {
+		t.past.add(old.tok, s.tok)
+	}
+	t.cur.Store(s)
 	return nil
 }
 
-// Logout clears the store and enters the logged-out state: requests fail
-// with an error wrapping [ErrLoggedOut] until [Transport.SetToken]. It does
-// not call Config.OnLogout.
+// Logout enters the logged-out state, in which requests fail with an error
+// wrapping [ErrLoggedOut] until [Transport.SetToken], and clears the store,
+// holding its lock if it has one. Other holders of the store end their
+// session at their next refresh. Logout does not call Config.OnLogout.
 func (t *Transport) Logout(ctx context.Context) error {
 	t.mu.Lock()
-	defer t.mu.Unlock()
-	s := t.newState(nil, t.now())
+	s := t.newState(nil, t.now(), false)
 	s.loggedOut = fmt.Errorf("%w (Logout was called)", ErrLoggedOut)
-	t.cur.Store(s)
-	if err := t.cfg.Store.Clear(ctx); err != nil {
-		return fmt.Errorf("bearer: Logout: clearing the store: %w", err)
+	if old := t.cur.Swap(s); old != nil {
+		t.past.add(old.tok, nil)
+	}
+	t.mu.Unlock()
+	if t.locker != nil {
+		unlock, err := t.lockStore(ctx)
+		if err != nil {
+			return fmt.Errorf("bearer: Logout: locking token store: %w", err)
+		}
+		defer unlock()
+	}
+	if err := t.protect(ctx, "store Clear", func() error { return t.cfg.Store.Clear(ctx) }); err != nil {
+		return fmt.Errorf("bearer: Logout: clearing token store: %w", err)
 	}
 	return nil
 }
 
 // CloseIdleConnections closes the idle connections of the base transport
 // and, if it has any, of the refresher. [http.Client.CloseIdleConnections]
-// relies on it.
+// relies on it. Every call reaches the base; the refresher's are closed by
+// one call at a time, which also ends a refresher whose client calls back
+// into t.
 func (t *Transport) CloseIdleConnections() {
-	if !t.closing.CompareAndSwap(false, true) {
-		return // a refresher whose client is t itself called back
-	}
-	defer t.closing.Store(false)
 	type closer interface{ CloseIdleConnections() }
 	if c, ok := t.cfg.Base.(closer); ok {
 		c.CloseIdleConnections()
 	}
-	if c, ok := t.cfg.Refresher.(closer); ok {
-		c.CloseIdleConnections()
+	c, ok := t.cfg.Refresher.(closer)
+	if !ok || !t.closing.CompareAndSwap(false, true) {
+		return
 	}
+	defer t.closing.Store(false)
+	c.CloseIdleConnections()
 }
 
 // String describes t without its token.
@@ -346,9 +276,17 @@ func closeBody(req *http.Request) {
 	}
 }
 
-// discard drains a little of a response body, so that the connection can be
-// reused, and closes it.
+// drainTimeout bounds how long a rejected response's body is drained before
+// the retry: a body that does not arrive by then is closed unread.
+const drainTimeout = 50 * time.Millisecond
+
+// discard drains what arrives quickly of a response body, so that the
+// connection can be reused, and closes it, exactly once.
 func discard(resp *http.Response) {
+	var once sync.Once
+	closeIt := func() { once.Do(func() { resp.Body.Close() }) }
+	timer := time.AfterFunc(drainTimeout, closeIt) // ends a Read that stalls
 	io.CopyN(io.Discard, resp.Body, 64<<10)
-	resp.Body.Close()
+	timer.Stop()
+	closeIt()
 }

@@ -408,7 +408,7 @@ func (c *closeCountingRefresher) CloseIdleConnections() { c.n++ }
 func TestSetTokenValidates(t *testing.T) {
 	tr := newTransport(t, bearer.Config{Refresher: &countingRefresher{}}, nil)
 	assert.Error(t, tr.SetToken(context.Background(), nil))
-	assert.Error(t, tr.SetToken(context.Background(), &oauth2.Token{RefreshToken: "r"}))
+	assert.Error(t, tr.SetToken(context.Background(), &oauth2.Token{TokenType: "Bearer"}), "neither an access nor a refresh token")
 }
 
 func TestTokenSource(t *testing.T) {
