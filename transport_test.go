@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -421,4 +422,91 @@ func TestTokenSource(t *testing.T) {
 	again, err := tr.Token(context.Background())
 	require.NoError(t, err)
 	assert.Equal(t, "access-0", again.AccessToken, "Token returns a copy")
+}
+
+// stalledBody is a response body that sends a little and then stalls
+// until it is closed, as a slow or hostile server's would.
+type stalledBody struct {
+	sent   bool
+	closed chan struct{}
+	once   sync.Once
+}
+
+func (b *stalledBody) Read(p []byte) (int, error) {
+	if !b.sent {
+		b.sent = true
+		return copy(p, "partial"), nil
+	}
+	<-b.closed
+	return 0, errors.New("read on closed body")
+}
+
+func (b *stalledBody) Close() error {
+	b.once.Do(func() { close(b.closed) })
+	return nil
+}
+
+// TestStalledRejectionBody: the retry does not wait for a 401 body that
+// stops arriving; the body is closed instead.
+func TestStalledRejectionBody(t *testing.T) {
+	body := &stalledBody{closed: make(chan struct{})}
+	var calls atomic.Int32
+	base := &fakeBase{respond: func(*http.Request) (*http.Response, error) {
+		if calls.Add(1) == 1 {
+			return &http.Response{StatusCode: 401, Header: http.Header{}, Body: body}, nil
+		}
+		return answer(200), nil
+	}}
+	tr := newTransport(t, bearer.Config{Refresher: &countingRefresher{}, Base: base}, tok1)
+	code, err := get(t, tr)
+	require.NoError(t, err)
+	assert.Equal(t, 200, code)
+	select {
+	case <-body.closed:
+	default:
+		t.Error("the stalled body was not closed")
+	}
+}
+
+// blockingCloser is a base whose first CloseIdleConnections blocks until
+// released; it counts every call.
+type blockingCloser struct {
+	closeCounter
+	mu      sync.Mutex
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (c *blockingCloser) CloseIdleConnections() {
+	c.mu.Lock()
+	c.n++
+	first := c.n == 1
+	c.mu.Unlock()
+	if first {
+		close(c.entered)
+		<-c.release
+	}
+}
+
+func (c *blockingCloser) calls() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
+}
+
+// TestConcurrentCloseIdleConnections: a second CloseIdleConnections while
+// one is under way still reaches the base.
+func TestConcurrentCloseIdleConnections(t *testing.T) {
+	base := &blockingCloser{entered: make(chan struct{}), release: make(chan struct{})}
+	tr := newTransport(t, bearer.Config{Refresher: &closeCountingRefresher{}, Base: base}, tok1)
+	first := make(chan struct{})
+	go func() {
+		defer close(first)
+		tr.CloseIdleConnections()
+	}()
+	<-base.entered
+	tr.CloseIdleConnections()
+	assert.Equal(t, 2, base.calls(), "the second call reached the base")
+	close(base.release)
+	<-first
 }
