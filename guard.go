@@ -29,29 +29,37 @@ type panicError struct{ what string }
 
 func (e *panicError) Error() string { return e.what + " panicked" }
 
-// protect runs fn, turning a panic into a *panicError.
-func (t *Transport) protect(ctx context.Context, what string, fn func() error) (err error) {
+// protect runs fn, turning a panic into a *panicError. known are tokens
+// that fn handles, to be kept out of the log record as well as the current
+// one.
+func (t *Transport) protect(ctx context.Context, what string, fn func() error, known ...*oauth2.Token) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			t.logPanic(ctx, what, r)
+			t.logPanic(ctx, what, r, known...)
 			err = &panicError{what}
 		}
 	}()
 	return fn()
 }
 
-// hook runs one of the Config's hooks; a panic in it is logged and goes no
-// further.
-func (t *Transport) hook(ctx context.Context, name string, fn func()) {
-	_ = t.protect(ctx, name, func() error { fn(); return nil })
+// hook runs one of the Config's hooks; a panic in it is logged (without the
+// known tokens) and goes no further.
+func (t *Transport) hook(ctx context.Context, name string, fn func(), known ...*oauth2.Token) {
+	_ = t.protect(ctx, name, func() error { fn(); return nil }, known...)
 }
 
 // logPanic writes one error record with the panic's value, without the
-// tokens this Transport knows, and the stack.
-func (t *Transport) logPanic(ctx context.Context, what string, r any) {
+// current token or the known ones, and the stack.
+func (t *Transport) logPanic(ctx context.Context, what string, r any, known ...*oauth2.Token) {
 	msg := fmt.Sprint(r)
-	if s := t.cur.Load(); s != nil && s.tok != nil {
-		for _, secret := range []string{s.tok.AccessToken, s.tok.RefreshToken} {
+	if s := t.cur.Load(); s != nil {
+		known = append(known, s.tok)
+	}
+	for _, tok := range known {
+		if tok == nil {
+			continue
+		}
+		for _, secret := range []string{tok.AccessToken, tok.RefreshToken} {
 			if len(secret) >= 4 {
 				msg = strings.ReplaceAll(msg, secret, "[redacted]")
 			}
@@ -92,7 +100,7 @@ func (t *Transport) callRefresher(ctx context.Context, base *oauth2.Token) (tok 
 	err = t.protect(ctx, "Refresher", func() error {
 		tok, err = t.cfg.Refresher.Refresh(ctx, cur)
 		return err
-	})
+	}, base)
 	return tok, err
 }
 
@@ -127,7 +135,7 @@ func (t *Transport) loadStore(ctx context.Context) (tok *oauth2.Token, err error
 func (t *Transport) saveStore(ctx context.Context, tok *oauth2.Token) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
 	defer cancel()
-	return t.protect(ctx, "store Save", func() error { return t.cfg.Store.Save(ctx, tok) })
+	return t.protect(ctx, "store Save", func() error { return t.cfg.Store.Save(ctx, tok) }, tok)
 }
 
 // clearStore clears the store under a deadline of its own.

@@ -85,7 +85,7 @@ func (t *Transport) shared(ctx context.Context, from *state, reason Reason) (s *
 	start := time.Now()
 	out := t.coordinate(ctx, from)
 	if out.loggedOut != nil {
-		t.endSession(ctx, out.state, out.ev.Err)
+		t.endSession(ctx, out.state, out.ev.Err, from.tok)
 	}
 	ev := out.ev
 	ev.Reason, ev.Duration = reason, time.Since(start)
@@ -99,7 +99,7 @@ func (t *Transport) shared(ctx context.Context, from *state, reason Reason) (s *
 	}
 	t.logRefresh(ctx, ev)
 	if t.cfg.OnRefresh != nil {
-		t.hook(ctx, "OnRefresh", func() { t.cfg.OnRefresh(ctx, ev) })
+		t.hook(ctx, "OnRefresh", func() { t.cfg.OnRefresh(ctx, ev) }, from.tok)
 	}
 	if out.state == nil {
 		return nil, ev.Err
@@ -121,11 +121,12 @@ func holdoff(tok *oauth2.Token, now time.Time, asked time.Duration) time.Duratio
 // endSession reports a logout after a permanent failure: in the log and to
 // OnLogout, once, after the store lock is released and before any request
 // that failed with it returns.
-func (t *Transport) endSession(ctx context.Context, s *state, err error) {
+// ended is the token of the session.
+func (t *Transport) endSession(ctx context.Context, s *state, err error, ended *oauth2.Token) {
 	defer close(s.ended)
 	t.log(ctx, warnLevel, "bearer: logged out", "error", err)
 	if t.cfg.OnLogout != nil {
-		t.hook(ctx, "OnLogout", func() { t.cfg.OnLogout(ctx, err) })
+		t.hook(ctx, "OnLogout", func() { t.cfg.OnLogout(ctx, err) }, ended)
 	}
 }
 

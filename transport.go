@@ -209,7 +209,7 @@ func (t *Transport) SetToken(ctx context.Context, tok *oauth2.Token) error {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if err := t.protect(ctx, "store Save", func() error { return t.cfg.Store.Save(ctx, &c) }); err != nil {
+	if err := t.protect(ctx, "store Save", func() error { return t.cfg.Store.Save(ctx, &c) }, &c); err != nil {
 		return fmt.Errorf("bearer: SetToken: saving token: %w", err)
 	}
 	s := t.newState(&c, t.now(), false)
