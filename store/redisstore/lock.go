@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"strconv"
 	"sync/atomic"
 	"time"
 )
@@ -68,12 +69,13 @@ func (s *Store) enter(ctx context.Context) error {
 	}
 }
 
-// acquire sets the lock key to owner with SET NX and the lock TTL, retrying
-// while another owner holds it.
+// acquire sets the lock key to owner with the lock TTL (see takeLock),
+// retrying while another owner holds it.
 func (s *Store) acquire(ctx context.Context, owner string) error {
 	wait := minLockWait
+	ttl := strconv.FormatInt(s.opts.lockTTL.Milliseconds(), 10)
 	for {
-		ok, err := s.client.SetNX(ctx, s.lockKey, owner, s.opts.lockTTL).Result()
+		n, err := takeLock.Run(ctx, s.client, []string{s.lockKey}, owner, ttl).Int()
 		if err != nil {
 			if !isDialError(err) {
 				// The SET may have reached Redis before the connection
@@ -82,7 +84,7 @@ func (s *Store) acquire(ctx context.Context, owner string) error {
 			}
 			return fmt.Errorf("redisstore: taking the lock: %w", err)
 		}
-		if ok {
+		if n == 1 {
 			return nil
 		}
 		timer := time.NewTimer(wait/2 + rand.N(wait))

@@ -2,6 +2,20 @@ package redisstore
 
 import "github.com/redis/go-redis/v9"
 
+// takeLock sets the lock key KEYS[1] to the owner value ARGV[1] with a TTL
+// of ARGV[2] milliseconds, if the key is free, as SET NX PX would, or if it
+// already holds ARGV[1]: go-redis sends a command again when its reply was
+// lost, and the lock that the first one took is then the caller's own.
+// It returns 1 when the caller holds the lock, 0 when another owner does.
+var takeLock = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+if cur and cur ~= ARGV[1] then
+	return 0
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+`)
+
 // fencedWrite writes the token key for a holder of the lock, unless the lock
 // expired and the token changed since the holder read or wrote it: then a
 // newer holder has saved, and its token must stand. Redis runs a script
