@@ -45,9 +45,12 @@
 // take the lock, refresh and save. The late holder's Save then does not
 // overwrite that newer token: while a Store holds the lock, Save and Clear
 // write only if the lock key still holds this holder's owner value, or if
-// the stored token is still the one this holder loaded under the lock.
-// Otherwise they fail with [ErrLockLost] and leave Redis alone; the
-// Transport logs the failure and goes on with the token it obtained.
+// the stored token is still the one that Lock found as it took the lock (it
+// reads it in the same script) or that this holder last saved. Otherwise they
+// fail with [ErrLockLost] and leave Redis alone; the Transport logs the
+// failure and goes on with the token it obtained. A Load, by the holder or
+// by any other user of the Store, does not change what a Save is checked
+// against.
 //
 // A Store lets one caller at a time hold its lock, so several Transports in
 // one process may share a Store. Errors start with "redisstore: " and never
