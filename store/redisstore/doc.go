@@ -29,22 +29,28 @@
 //
 // # The lock
 //
-// Lock sets the lock key with SET NX and the lock TTL (PX, or EX for whole
-// seconds) to a random owner value from crypto/rand, retrying with jittered
-// backoff until it succeeds or the caller's context ends; unlock deletes the
-// key only if it still holds that value (compare-and-delete in a Lua
-// script), so it never releases a lock that expired and was taken by
-// someone else. The lock's TTL ([WithLockTTL], default [DefaultLockTTL])
-// must be longer than the Transport's RefreshTimeout: it is what frees the
-// lock when its holder dies.
+// Lock sets the lock key, with the lock TTL, to a random owner value from
+// crypto/rand if the key is free, as SET NX PX does, retrying with jittered
+// backoff until it succeeds or the caller's context ends. It does so in a
+// Lua script that also succeeds when the key already holds this owner
+// value: go-redis sends a command again when its reply was lost, and the
+// lock that the first one took is then the caller's own, not one to wait
+// for. Unlock deletes the key only if it still holds that value
+// (compare-and-delete in a Lua script), so it never releases a lock that
+// expired and was taken by someone else. The lock's TTL ([WithLockTTL],
+// default [DefaultLockTTL]) must be longer than the Transport's
+// RefreshTimeout: it is what frees the lock when its holder dies.
 //
 // If a holder is still refreshing when its lock expires, another one may
 // take the lock, refresh and save. The late holder's Save then does not
 // overwrite that newer token: while a Store holds the lock, Save and Clear
 // write only if the lock key still holds this holder's owner value, or if
-// the stored token is still the one this holder loaded under the lock.
-// Otherwise they fail with [ErrLockLost] and leave Redis alone; the
-// Transport logs the failure and goes on with the token it obtained.
+// the stored token is still the one that Lock found as it took the lock (it
+// reads it in the same script) or that this holder last saved. Otherwise they
+// fail with [ErrLockLost] and leave Redis alone; the Transport logs the
+// failure and goes on with the token it obtained. A Load, by the holder or
+// by any other user of the Store, does not change what a Save is checked
+// against.
 //
 // A Store lets one caller at a time hold its lock, so several Transports in
 // one process may share a Store. Errors start with "redisstore: " and never

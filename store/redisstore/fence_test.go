@@ -42,6 +42,18 @@ func takeOver(t *testing.T, s *redisstore.Store, tok *oauth2.Token) {
 	require.NoError(t, unlock())
 }
 
+// loadElsewhere loads through s on another goroutine, as another user of a
+// shared Store would while its holder is busy.
+func loadElsewhere(t *testing.T, s *redisstore.Store) {
+	t.Helper()
+	loaded := make(chan error, 1)
+	go func() {
+		_, err := s.Load(context.Background())
+		loaded <- err
+	}()
+	require.NoError(t, <-loaded)
+}
+
 func tok(name string) *oauth2.Token {
 	return &oauth2.Token{AccessToken: "at-" + name, RefreshToken: "rt-" + name, TokenType: "Bearer"}
 }
@@ -56,33 +68,60 @@ func TestFencedWrites(t *testing.T) {
 		initial *oauth2.Token // nil: the store starts empty
 		load    bool          // whether the late holder loads under its lock
 		expire  bool          // whether its lock expires before it writes
-		meddle  func(t *testing.T, other *redisstore.Store)
+		meddle  func(t *testing.T, late, other *redisstore.Store)
 		write   func(ctx context.Context, late *redisstore.Store) error
 		wantErr bool
 		want    *oauth2.Token // in the store afterwards; nil: empty
 	}{
 		{
 			name: "lock lost, another holder saved: save refused", initial: tok("1"), load: true, expire: true,
-			meddle:  func(t *testing.T, o *redisstore.Store) { takeOver(t, o, tok("2")) },
+			meddle:  func(t *testing.T, _, o *redisstore.Store) { takeOver(t, o, tok("2")) },
 			write:   func(ctx context.Context, s *redisstore.Store) error { return s.Save(ctx, tok("late")) },
 			wantErr: true, want: tok("2"),
 		},
 		{
 			name: "lock lost, another holder saved: clear refused", initial: tok("1"), load: true, expire: true,
-			meddle:  func(t *testing.T, o *redisstore.Store) { takeOver(t, o, tok("2")) },
+			meddle:  func(t *testing.T, _, o *redisstore.Store) { takeOver(t, o, tok("2")) },
 			write:   func(ctx context.Context, s *redisstore.Store) error { return s.Clear(ctx) },
 			wantErr: true, want: tok("2"),
 		},
 		{
 			name: "lock lost, store was empty, another holder saved: save refused", load: true, expire: true,
-			meddle:  func(t *testing.T, o *redisstore.Store) { takeOver(t, o, tok("2")) },
+			meddle:  func(t *testing.T, _, o *redisstore.Store) { takeOver(t, o, tok("2")) },
 			write:   func(ctx context.Context, s *redisstore.Store) error { return s.Save(ctx, tok("late")) },
 			wantErr: true, want: tok("2"),
 		},
 		{
-			name: "lock lost, nothing read under it: save refused", initial: tok("1"), expire: true,
+			// The late Store may be shared: a Load by another of its users
+			// reads the newer token, and must not make it look unchanged.
+			name: "lock lost, another holder saved, another goroutine loaded it: save refused", initial: tok("1"), load: true, expire: true,
+			meddle: func(t *testing.T, late, o *redisstore.Store) {
+				takeOver(t, o, tok("2"))
+				loadElsewhere(t, late)
+			},
 			write:   func(ctx context.Context, s *redisstore.Store) error { return s.Save(ctx, tok("late")) },
-			wantErr: true, want: tok("1"),
+			wantErr: true, want: tok("2"),
+		},
+		{
+			name: "lock lost, another holder saved, another goroutine loaded it: clear refused", initial: tok("1"), load: true, expire: true,
+			meddle: func(t *testing.T, late, o *redisstore.Store) {
+				takeOver(t, o, tok("2"))
+				loadElsewhere(t, late)
+			},
+			write:   func(ctx context.Context, s *redisstore.Store) error { return s.Clear(ctx) },
+			wantErr: true, want: tok("2"),
+		},
+		{
+			// Lock read the token as it took the lock: no Load is needed.
+			name: "lock lost, nothing loaded, token unchanged: save goes through", initial: tok("1"), expire: true,
+			write: func(ctx context.Context, s *redisstore.Store) error { return s.Save(ctx, tok("late")) },
+			want:  tok("late"),
+		},
+		{
+			name: "lock lost, nothing loaded, another holder saved: save refused", initial: tok("1"), expire: true,
+			meddle:  func(t *testing.T, _, o *redisstore.Store) { takeOver(t, o, tok("2")) },
+			write:   func(ctx context.Context, s *redisstore.Store) error { return s.Save(ctx, tok("late")) },
+			wantErr: true, want: tok("2"),
 		},
 		{
 			name: "lock lost, token unchanged: save goes through", initial: tok("1"), load: true, expire: true,
@@ -94,8 +133,15 @@ func TestFencedWrites(t *testing.T) {
 			write: func(ctx context.Context, s *redisstore.Store) error { return s.Clear(ctx) },
 		},
 		{
+			// The holder's own writes move its fence.
+			name: "lock lost, the holder saved since, token unchanged: save goes through", initial: tok("1"), expire: true,
+			meddle: func(t *testing.T, late, _ *redisstore.Store) { require.NoError(t, late.Save(t.Context(), tok("mine"))) },
+			write:  func(ctx context.Context, s *redisstore.Store) error { return s.Save(ctx, tok("late")) },
+			want:   tok("late"),
+		},
+		{
 			name: "lock held: save goes through whatever the store holds", initial: tok("1"), load: true,
-			meddle: func(t *testing.T, o *redisstore.Store) { require.NoError(t, o.Save(t.Context(), tok("unlocked"))) },
+			meddle: func(t *testing.T, _, o *redisstore.Store) { require.NoError(t, o.Save(t.Context(), tok("unlocked"))) },
 			write:  func(ctx context.Context, s *redisstore.Store) error { return s.Save(ctx, tok("holder")) },
 			want:   tok("holder"),
 		},
@@ -116,7 +162,7 @@ func TestFencedWrites(t *testing.T) {
 				waitLockExpired(t, rdb, lockKey(prefix, tt.name))
 			}
 			if tt.meddle != nil {
-				tt.meddle(t, other)
+				tt.meddle(t, late, other)
 			}
 
 			err = tt.write(t.Context(), late)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"strconv"
 	"sync/atomic"
 	"time"
 )
@@ -23,20 +24,21 @@ const releaseTimeout = 5 * time.Second
 
 // Lock takes the identity's refresh lock, waiting with jittered backoff
 // until it is free or ctx ends; one caller at a time holds it through a
-// given Store. The returned function releases it, and must be called once;
-// it returns an error wrapping [ErrLockLost] if the lock had expired. An
-// error from Redis ends the wait at once, so that a refresh fails fast, and
-// transiently, while Redis is unavailable.
+// given Store. It reads the stored token as it takes the lock, to fence the
+// writes made under it (see [Store.Save]). The returned function releases
+// it, and must be called once; it returns an error wrapping [ErrLockLost]
+// if the lock had expired. An error from Redis ends the wait at once, so
+// that a refresh fails fast, and transiently, while Redis is unavailable.
 func (s *Store) Lock(ctx context.Context) (func() error, error) {
 	if err := s.enter(ctx); err != nil {
 		return nil, err
 	}
 	owner := crand.Text() // 128 random bits
-	if err := s.acquire(ctx, owner); err != nil {
+	h, err := s.acquire(ctx, owner)
+	if err != nil {
 		<-s.sem
 		return nil, err
 	}
-	h := &hold{owner: owner, state: "unknown"}
 	s.mu.Lock()
 	s.hold = h
 	s.mu.Unlock()
@@ -68,32 +70,58 @@ func (s *Store) enter(ctx context.Context) error {
 	}
 }
 
-// acquire sets the lock key to owner with SET NX and the lock TTL, retrying
-// while another owner holds it.
-func (s *Store) acquire(ctx context.Context, owner string) error {
+// acquire sets the lock key to owner with the lock TTL (see takeLock),
+// retrying while another owner holds it, and returns the hold, fenced by
+// the token key's value at that moment.
+func (s *Store) acquire(ctx context.Context, owner string) (*hold, error) {
 	wait := minLockWait
+	ttl := strconv.FormatInt(s.opts.lockTTL.Milliseconds(), 10)
 	for {
-		ok, err := s.client.SetNX(ctx, s.lockKey, owner, s.opts.lockTTL).Result()
+		res, err := takeLock.Run(ctx, s.client, []string{s.lockKey, s.key}, owner, ttl).Result()
 		if err != nil {
 			if !isDialError(err) {
-				// The SET may have reached Redis before the connection
-				// failed: do not leave an orphan lock behind for a full TTL.
+				// The script may have run before the connection failed:
+				// do not leave an orphan lock behind for a full TTL.
 				_ = s.release(ctx, owner)
 			}
-			return fmt.Errorf("redisstore: taking the lock: %w", err)
+			return nil, fmt.Errorf("redisstore: taking the lock: %w", err)
 		}
-		if ok {
-			return nil
+		busy, f, ok := takeReply(res)
+		if !ok {
+			_ = s.release(ctx, owner)
+			return nil, errors.New("redisstore: taking the lock: unexpected reply from Redis")
+		}
+		if !busy {
+			return &hold{owner: owner, fence: f}, nil
 		}
 		timer := time.NewTimer(wait/2 + rand.N(wait))
 		select {
 		case <-timer.C:
 		case <-ctx.Done():
 			timer.Stop()
-			return fmt.Errorf("redisstore: waiting for the lock: %w", ctx.Err())
+			return nil, fmt.Errorf("redisstore: waiting for the lock: %w", ctx.Err())
 		}
 		wait = min(2*wait, maxLockWait)
 	}
+}
+
+// takeReply reads the reply of takeLock: whether another owner holds the
+// lock, and if not, the new hold's fence. ok is false for a reply that
+// takeLock does not give.
+func takeReply(res any) (busy bool, f fence, ok bool) {
+	switch res := res.(type) {
+	case int64:
+		return res == 0, fence{}, res == 0
+	case []any:
+		switch len(res) {
+		case 1:
+			return false, fence{state: "absent"}, true
+		case 2:
+			b, ok := res[1].(string)
+			return false, fence{state: "value", value: b}, ok
+		}
+	}
+	return false, fence{}, false
 }
 
 // isDialError reports whether err means that no connection to Redis could

@@ -173,3 +173,33 @@ func (h *commandCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) red
 		return next(ctx, cmds)
 	}
 }
+
+// TestLockAfterLostReply: the reply to the command that took the lock is
+// lost, so go-redis sends that command again on a new connection. Lock must
+// know the lock it then finds for its own, rather than wait for it until
+// its context ends and leave it to block the identity for the lock TTL.
+func TestLockAfterLostReply(t *testing.T) {
+	rdb := newClient(t)
+	prefix := testPrefix(t, rdb)
+	proxy := newLossyProxy(t, rdb.Options().Addr, lockKey(prefix, "svc"))
+	c := redis.NewClient(&redis.Options{Addr: proxy.addr()})
+	defer c.Close()
+	s := newStore(t, c, prefix, "svc")
+
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
+	defer cancel()
+	unlock, err := s.Lock(ctx)
+	require.True(t, proxy.dropped(), "no reply was lost, so this tested nothing")
+	require.NoError(t, err, "Lock after its command was sent twice")
+	owner, err := rdb.Get(t.Context(), lockKey(prefix, "svc")).Result()
+	require.NoError(t, err, "the lock key")
+	assert.NotEmpty(t, owner)
+
+	require.NoError(t, unlock())
+	assert.Zero(t, rdb.Exists(t.Context(), lockKey(prefix, "svc")).Val(), "unlock removes the key")
+	short, cancel := context.WithTimeout(t.Context(), time.Second)
+	defer cancel()
+	unlock, err = newStore(t, rdb, prefix, "svc").Lock(short)
+	require.NoError(t, err, "the next holder")
+	assert.NoError(t, unlock())
+}

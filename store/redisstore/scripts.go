@@ -2,15 +2,37 @@ package redisstore
 
 import "github.com/redis/go-redis/v9"
 
+// takeLock sets the lock key KEYS[1] to the owner value ARGV[1] with a TTL
+// of ARGV[2] milliseconds, if the key is free, as SET NX PX would, or if it
+// already holds ARGV[1]: go-redis sends a command again when its reply was
+// lost, and the lock that the first one took is then the caller's own.
+// With the lock, it reads the token key KEYS[2], in the same atomic step:
+// that is the value the new holder's writes are fenced by (see fencedWrite).
+// It returns 0 when another owner holds the lock; otherwise {1, token}, or
+// {1} when there is no token.
+var takeLock = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+if cur and cur ~= ARGV[1] then
+	return 0
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+local tok = redis.call('GET', KEYS[2])
+if tok then
+	return {1, tok}
+end
+return {1}
+`)
+
 // fencedWrite writes the token key for a holder of the lock, unless the lock
-// expired and the token changed since the holder read or wrote it: then a
-// newer holder has saved, and its token must stand. Redis runs a script
-// atomically, so nothing can come between the checks and the write.
+// expired and the token changed since the holder took the lock or last
+// wrote it: then a newer holder has saved, and its token must stand. Redis
+// runs a script atomically, so nothing can come between the checks and the
+// write.
 //
 // KEYS[1] the token key, KEYS[2] the lock key.
 // ARGV[1] the holder's owner value.
-// ARGV[2] what the holder last saw in the token key: "value" (ARGV[3]),
-// "absent", or "unknown" (it has not read it under this lock).
+// ARGV[2] the holder's fence, what the token key held when it took the lock
+// or last wrote it: "value" (ARGV[3]) or "absent".
 // ARGV[4] the new value, or "" to delete the key.
 // ARGV[5] the key's TTL in milliseconds, or 0 for none.
 // It returns 1 when it wrote, 0 when it refused.

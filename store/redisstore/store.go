@@ -37,12 +37,24 @@ type Store struct {
 	hold *hold // non-nil while this Store holds the lock
 }
 
-// hold is one tenure of the lock. Its fields other than owner are guarded
-// by Store.mu.
+// hold is one tenure of the lock.
 type hold struct {
 	owner string // the random value in the lock key
-	seen  string // the stored value as last read or written under this hold
-	state string // "value" (seen is it), "absent", or "unknown" (not read yet)
+
+	// mu serializes the writes made under this hold, so that fence is
+	// always what the last of them left.
+	mu    sync.Mutex
+	fence fence
+}
+
+// fence is what a holder knows was in the token key while it was the last
+// to act on it: read when it took the lock, in the same atomic step, then
+// each value it wrote. A write after the lock expired goes through only if
+// the token key still matches. Loads do not move it: a Load, by anyone,
+// does not show that the holder may replace what it read.
+type fence struct {
+	state string // "value" or "absent"
+	value string // the stored JSON when state is "value"
 }
 
 var (
@@ -89,23 +101,20 @@ func New(client redis.UniversalClient, identity string, opts ...Option) (*Store,
 // Load returns the stored token, or an error wrapping [store.ErrNotFound]
 // when there is none.
 func (s *Store) Load(ctx context.Context) (*oauth2.Token, error) {
-	h := s.current()
 	b, err := s.client.Get(ctx, s.key).Result()
 	if errors.Is(err, redis.Nil) {
-		s.observe(h, "absent", "")
 		return nil, fmt.Errorf("redisstore: loading the token: %w", store.ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: loading the token: %w", err)
 	}
-	s.observe(h, "value", b)
 	return decode([]byte(b))
 }
 
 // Save stores tok, with a TTL if one is known (see [WithTokenTTL]). While
 // this Store holds the lock, Save fails with an error wrapping [ErrLockLost],
 // and writes nothing, if the lock expired and the stored token has changed
-// since this holder read it.
+// since the lock was taken or this holder last saved or cleared it.
 func (s *Store) Save(ctx context.Context, tok *oauth2.Token) error {
 	if tok == nil {
 		return errors.New("redisstore: Save of a nil token")
@@ -144,11 +153,10 @@ func (s *Store) write(ctx context.Context, value string, ttl time.Duration) erro
 		}
 		return s.client.Set(ctx, s.key, value, ttl).Err()
 	}
-	s.mu.Lock()
-	state, seen := h.state, h.seen
-	s.mu.Unlock()
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	ms := strconv.FormatInt(ttl.Milliseconds(), 10)
-	n, err := fencedWrite.Run(ctx, s.client, []string{s.key, s.lockKey}, h.owner, state, seen, value, ms).Int()
+	n, err := fencedWrite.Run(ctx, s.client, []string{s.key, s.lockKey}, h.owner, h.fence.state, h.fence.value, value, ms).Int()
 	if err != nil {
 		return err
 	}
@@ -156,9 +164,9 @@ func (s *Store) write(ctx context.Context, value string, ttl time.Duration) erro
 		return ErrLockLost
 	}
 	if value == "" {
-		s.observe(h, "absent", "")
+		h.fence = fence{state: "absent"}
 	} else {
-		s.observe(h, "value", value)
+		h.fence = fence{state: "value", value: value}
 	}
 	return nil
 }
@@ -183,19 +191,6 @@ func (s *Store) current() *hold {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.hold
-}
-
-// observe records what the holder h saw in the token key, if h is still
-// this Store's hold. h == nil (read without the lock) records nothing.
-func (s *Store) observe(h *hold, state, value string) {
-	if h == nil {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.hold == h {
-		h.state, h.seen = state, value
-	}
 }
 
 // isNilPointer reports whether c is an interface holding a nil pointer,

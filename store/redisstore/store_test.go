@@ -196,3 +196,44 @@ func deadAddr(t testing.TB) string {
 	require.NoError(t, l.Close())
 	return addr
 }
+
+// TestRefreshOnlyToken: a token with a refresh token and no access token,
+// as a user starts from one, goes through the Store whichever way it gets
+// there: saved under the lock, or written into Redis by another program.
+func TestRefreshOnlyToken(t *testing.T) {
+	rdb := newClient(t)
+	prefix := testPrefix(t, rdb)
+	tests := []struct {
+		name  string
+		put   func(t *testing.T, s *redisstore.Store, key string)
+		value string // the stored JSON afterwards
+	}{
+		{name: "saved under the lock", put: func(t *testing.T, s *redisstore.Store, _ string) {
+			unlock, err := s.Lock(t.Context())
+			require.NoError(t, err)
+			require.NoError(t, s.Save(t.Context(), &oauth2.Token{RefreshToken: "rt-1"}))
+			require.NoError(t, unlock())
+		}, value: `{"access_token":"","refresh_token":"rt-1"}`},
+		{name: "written without an access_token field", put: func(t *testing.T, _ *redisstore.Store, key string) {
+			require.NoError(t, rdb.Set(t.Context(), key, `{"refresh_token":"rt-1"}`, 0).Err())
+		}, value: `{"refresh_token":"rt-1"}`},
+		{name: "written with a null access token", put: func(t *testing.T, _ *redisstore.Store, key string) {
+			require.NoError(t, rdb.Set(t.Context(), key, `{"access_token":null,"refresh_token":"rt-1"}`, 0).Err())
+		}, value: `{"access_token":null,"refresh_token":"rt-1"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newStore(t, rdb, prefix, tt.name)
+			tt.put(t, s, tokenKey(prefix, tt.name))
+			raw, err := rdb.Get(t.Context(), tokenKey(prefix, tt.name)).Result()
+			require.NoError(t, err)
+			assert.JSONEq(t, tt.value, raw)
+
+			got, err := s.Load(t.Context())
+			require.NoError(t, err)
+			assert.Empty(t, got.AccessToken)
+			assert.Equal(t, "rt-1", got.RefreshToken)
+			assert.True(t, got.Expiry.IsZero())
+		})
+	}
+}
