@@ -149,20 +149,17 @@ func panel(name string, s *series, end float64) (*plot.Plot, error) {
 		{plain, requestColor, 1, "request"},
 		{waited, waitedColor, 1.6, "waited for a refresh, token valid"},
 	} {
-		if len(layer.xys) == 0 {
-			continue
-		}
 		sc, err := plotter.NewScatter(layer.xys)
 		if err != nil {
 			return nil, err
 		}
 		sc.GlyphStyle = draw.GlyphStyle{Color: layer.color, Radius: layer.radius, Shape: draw.CircleGlyph{}}
-		p.Add(sc)
-		p.Legend.Add(layer.legend, sc)
+		if len(layer.xys) > 0 {
+			p.Add(sc)
+		}
+		p.Legend.Add(layer.legend, sc) // every entry, so that one legend serves every panel
 	}
-	if len(s.windows) > 0 {
-		p.Legend.Add("token request in flight", &swatch{windowColor})
-	}
+	p.Legend.Add("token request in flight", &swatch{windowColor})
 	p.Legend.Top, p.Legend.Left = true, true
 	p.Legend.XOffs = vg.Points(6)
 	// After the Adds, which widen the axes to their data.
