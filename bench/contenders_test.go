@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"time"
 
 	"golang.org/x/oauth2"
 
@@ -19,6 +20,10 @@ type env struct {
 	cfg         *oauth2.Config    // the RFC 6749 token endpoint (oauth2, bearer)
 	refreshURL  string            // the axios-style JSON refresh endpoint (axios)
 	tokenClient *http.Client      // sends token requests, never authenticated
+	// leeway is how long before expiry the contenders that refresh ahead of
+	// time (oauth2, bearer) do so. Zero: each one's default (10s for
+	// oauth2.ReuseTokenSource, bearer.DefaultLeeway).
+	leeway time.Duration
 }
 
 // contender is one RoundTripper under test.
@@ -48,6 +53,11 @@ var (
 		return c, nil
 	}}
 	bearerTransport = contender{name: "bearer", new: newBearer}
+	// bearerWaiting is bearer with the opt-out from background refreshes:
+	// every request whose token is due waits for the refresh.
+	bearerWaiting = contender{name: "bearer-wait", new: func(e env) (http.RoundTripper, error) {
+		return newBearerWith(e, bearer.Config{WaitForRefresh: true})
+	}}
 )
 
 // request returns req as the caller of c sends it.
@@ -90,24 +100,32 @@ func (h *headerOnly) RoundTrip(req *http.Request) (*http.Response, error) {
 // newOAuth2Transport builds what oauth2.Config.Client(ctx, tok) builds, over
 // e.base: an oauth2.Transport whose source is a ReuseTokenSource that
 // refreshes through the token endpoint when the token is about to expire.
+// With e.leeway set, the source is oauth2.ReuseTokenSourceWithExpiry with
+// that early expiry instead, the same ReuseTokenSource with another margin.
 func newOAuth2Transport(e env) (http.RoundTripper, error) {
 	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, e.tokenClient)
-	return &oauth2.Transport{
-		Base:   e.base,
-		Source: oauth2.ReuseTokenSource(nil, e.cfg.TokenSource(ctx, e.tok)),
-	}, nil
+	refresh := e.cfg.TokenSource(ctx, e.tok)
+	src := oauth2.ReuseTokenSource(nil, refresh)
+	if e.leeway != 0 {
+		src = oauth2.ReuseTokenSourceWithExpiry(e.tok, refresh, e.leeway)
+	}
+	return &oauth2.Transport{Base: e.base, Source: src}, nil
 }
 
 // newBearer builds a bearer.Transport logged in with e.tok, refreshing
 // through the token endpoint with e.tokenClient.
-func newBearer(e env) (http.RoundTripper, error) {
+func newBearer(e env) (http.RoundTripper, error) { return newBearerWith(e, bearer.Config{}) }
+
+// newBearerWith is newBearer with the other fields of cfg; Base, Refresher
+// and Leeway come from e.
+func newBearerWith(e env, cfg bearer.Config) (http.RoundTripper, error) {
 	ref := bearer.OAuth2(e.cfg)
-	t, err := bearer.New(bearer.Config{
-		Base: e.base,
-		Refresher: bearer.RefresherFunc(func(ctx context.Context, cur *oauth2.Token) (*oauth2.Token, error) {
-			return ref.Refresh(context.WithValue(ctx, oauth2.HTTPClient, e.tokenClient), cur)
-		}),
+	cfg.Base = e.base
+	cfg.Leeway = e.leeway
+	cfg.Refresher = bearer.RefresherFunc(func(ctx context.Context, cur *oauth2.Token) (*oauth2.Token, error) {
+		return ref.Refresh(context.WithValue(ctx, oauth2.HTTPClient, e.tokenClient), cur)
 	})
+	t, err := bearer.New(cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,8 @@
 //	        every 401 refreshes with the refresh token it knows and retries
 //	        once; nothing is collapsed
 //	bearer  bearer.Transport with the bearer.OAuth2 refresher
+//	bearer-wait  the same with Config.WaitForRefresh, the opt-out from
+//	        background refreshes (BenchmarkRefreshWindow only)
 //
 // Benchmarks:
 //
@@ -27,6 +29,10 @@
 //	BenchmarkSoak              32 goroutines for a while (-bench.soak, 2s by
 //	                           default) with 200ms access tokens, refresh token
 //	                           rotation and reuse detection
+//	BenchmarkRefreshWindow     32 workers through proactive refreshes at a
+//	                           300–600 ms token endpoint (-bench.refreshwindow,
+//	                           3s by default; -bench.refreshwindow.csv writes
+//	                           every request for the bench/plot tool)
 //
 // The Mixed variants exist because wall time on a shared machine drifts:
 // contenders measured in the same rounds feel the same drift, so their ratios

@@ -110,13 +110,13 @@ func (f *failCount) add(err error) {
 	}
 }
 
-// check fails the benchmark if anything failed. Call it on the benchmark
+// check fails the benchmark (or test) if anything failed. Call it on its
 // goroutine, after the load.
-func (f *failCount) check(b *testing.B) {
+func (f *failCount) check(tb testing.TB) {
 	if n := f.n.Load(); n > 0 {
 		f.mu.Lock()
 		defer f.mu.Unlock()
-		b.Fatalf("%d requests failed; the first: %v", n, f.first)
+		tb.Fatalf("%d requests failed; the first: %v", n, f.first)
 	}
 }
 
