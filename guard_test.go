@@ -7,7 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
-		"sync/atomic"
+	"sync/atomic"
 	"testing"
 	"time"
 
