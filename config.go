@@ -37,13 +37,18 @@ type Config struct {
 	Base http.RoundTripper
 
 	// OnLogout is called when the refresh token is rejected (invalid_grant
-	// and the like), once per token lineage, before any request that failed
-	// with it returns. It is never called for a transient failure.
+	// and the like) or another holder of the store logged out, once per
+	// token lineage, after the store lock is released and before any request
+	// that failed with it returns. It is never called for a transient
+	// failure, a store error or a panic. It may run on a background
+	// refresh's goroutine; a panic in it is logged and goes no further.
 	OnLogout func(ctx context.Context, err error)
 
-	// Leeway is how long before its expiry a token is refreshed. Zero means
-	// DefaultLeeway; a negative value disables refreshing before expiry.
-	// It never exceeds half the token's lifetime.
+	// Leeway is how long before its expiry a token becomes stale and is
+	// refreshed, in the background while requests go on with it (see the
+	// package documentation). Zero means DefaultLeeway; a negative value
+	// disables refreshing before expiry. It never exceeds half the token's
+	// lifetime.
 	Leeway time.Duration
 
 	// WaitForRefresh makes a request whose token is due for refresh wait for
@@ -79,10 +84,13 @@ type Config struct {
 	// nothing is logged. Tokens are never logged.
 	Logger *slog.Logger
 
-	// OnRefreshStart is called when a shared refresh starts.
+	// OnRefreshStart is called when a shared refresh starts, on the
+	// refresh's goroutine, which may be a background one; it must not block.
 	OnRefreshStart func(ctx context.Context, reason Reason)
 
-	// OnRefresh is called when a shared refresh ends, successfully or not.
+	// OnRefresh is called when a shared refresh ends, successfully or not,
+	// on the refresh's goroutine, which may be a background one; it must not
+	// block. A panic in it is logged and goes no further.
 	OnRefresh func(ctx context.Context, ev RefreshEvent)
 
 	// OnRetry is called before a request is sent again with a new token.
