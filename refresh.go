@@ -85,7 +85,7 @@ func (t *Transport) shared(ctx context.Context, from *state, reason Reason) (s *
 	start := time.Now()
 	out := t.coordinate(ctx, from)
 	if out.loggedOut != nil {
-		t.endSession(ctx, out.state, out.ev.Err, from.tok)
+		t.endSession(ctx, out.ev.Err, from.tok)
 	}
 	ev := out.ev
 	ev.Reason, ev.Duration = reason, time.Since(start)
@@ -118,12 +118,13 @@ func holdoff(tok *oauth2.Token, now time.Time, asked time.Duration) time.Duratio
 	return max(d, asked)
 }
 
-// endSession reports a logout after a permanent failure: in the log and to
-// OnLogout, once, after the store lock is released and before any request
-// that failed with it returns.
-// ended is the token of the session.
-func (t *Transport) endSession(ctx context.Context, s *state, err error, ended *oauth2.Token) {
-	defer close(s.ended)
+// endSession reports a logout after a permanent failure, of the session of
+// the token ended: in the log and to OnLogout, once, after the store lock is
+// released and before the requests that waited for this refresh return.
+// Requests that arrive meanwhile fail at once with ErrLoggedOut, so that an
+// OnLogout that makes a request through the Transport does not wait for
+// itself.
+func (t *Transport) endSession(ctx context.Context, err error, ended *oauth2.Token) {
 	t.log(ctx, warnLevel, "bearer: logged out", "error", err)
 	if t.cfg.OnLogout != nil {
 		t.hook(ctx, "OnLogout", func() { t.cfg.OnLogout(ctx, err) }, ended)

@@ -284,3 +284,26 @@ func TestOnLogoutAfterUnlock(t *testing.T) {
 	assert.ErrorIs(t, err, bearer.ErrLoggedOut)
 	assert.NoError(t, <-lockErr, "another holder could take the store lock during OnLogout")
 }
+
+// TestOnLogoutCallsBack: an OnLogout that uses the Transport (a request, a
+// Token, a new login) gets an answer instead of waiting for itself.
+func TestOnLogoutCallsBack(t *testing.T) {
+	var tr *bearer.Transport
+	hookErrs := make(chan error, 2)
+	tr = newTransport(t, bearer.Config{
+		Refresher: &countingRefresher{fail: func(int32) error { return bearer.Permanent(errors.New("revoked")) }},
+		Base:      &fakeBase{respond: statusSeq(401, 200)},
+		OnLogout: func(ctx context.Context, _ error) {
+			_, err := tr.Token(ctx)
+			hookErrs <- err
+			hookErrs <- tr.SetToken(ctx, &oauth2.Token{AccessToken: "again", RefreshToken: "again-r"})
+		},
+	}, tok1)
+	_, err := get(t, tr)
+	assert.ErrorIs(t, err, bearer.ErrLoggedOut)
+	assert.ErrorIs(t, <-hookErrs, bearer.ErrLoggedOut, "Token in OnLogout")
+	assert.NoError(t, <-hookErrs, "SetToken in OnLogout")
+	got, err := tr.Token(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, "again", got.AccessToken)
+}

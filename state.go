@@ -21,7 +21,6 @@ type state struct {
 	refreshAt time.Time     // from here on the token is stale; zero: used until rejected
 	waitAt    time.Time     // from here on requests wait for the refresh
 	loggedOut error         // non-nil: requests fail fast with it
-	ended     chan struct{} // with loggedOut: closed once OnLogout has returned
 	adopted   bool          // saved by another holder of the store, not refreshed here
 	unsaved   bool          // refreshed here, but saving it failed: the store may hold an older pair
 
@@ -108,7 +107,7 @@ func (t *Transport) tokenFor(ctx context.Context) (*state, error) {
 		}
 	}
 	if s.loggedOut != nil {
-		return nil, s.endedErr(ctx)
+		return nil, s.loggedOut
 	}
 	if s.auth != "" && s.refreshAt.IsZero() {
 		return s, nil
@@ -145,17 +144,6 @@ func (t *Transport) newer(ctx context.Context, used *state) (*state, error) {
 		return t.tokenFor(ctx)
 	}
 	return t.refresh(ctx, used, ReasonRejected)
-}
-
-// endedErr returns the logged-out error of s, once OnLogout has returned.
-func (s *state) endedErr(ctx context.Context) error {
-	if s.ended != nil {
-		select {
-		case <-s.ended:
-		case <-ctx.Done():
-		}
-	}
-	return s.loggedOut
 }
 
 // usable returns s if it has a token to send, else why not.
@@ -221,15 +209,14 @@ func (t *Transport) install(ctx context.Context, from *state, base, tok *oauth2.
 
 // logout ends the session after a permanent failure: it clears the store and
 // enters the logged-out state. OnLogout runs later, once the store lock is
-// released (see Transport.endSession); until then requests that see the
-// state wait. ok is false when SetToken came first: that session stands.
+// released (see Transport.endSession). ok is false when SetToken came first:
+// that session stands.
 func (t *Transport) logout(ctx context.Context, from *state, re *RefreshError) (s *state, ok bool) {
 	var clearErr error
 	s, ok = t.replace(from, func(now time.Time) *state {
 		clearErr = t.clearStore(ctx)
 		s := t.newState(nil, now, false)
 		s.loggedOut = &loggedOutError{re}
-		s.ended = make(chan struct{})
 		return s
 	})
 	if ok && clearErr != nil {
