@@ -76,7 +76,7 @@ func (t *Transport) mayCarry(req *http.Request) bool {
 		if !t.hosts.allows(req) {
 			return false
 		}
-	} else if req.Response != nil && !sameSite(req.URL.Hostname(), originalHost(req)) {
+	} else if req.Response != nil && !mayFollow(req) {
 		return false
 	}
 	return req.URL.Scheme == "https" || (req.URL.Scheme == "http" && (t.cfg.AllowHTTP || isLoopback(req.URL.Hostname())))
@@ -89,12 +89,32 @@ func hasAuthorization(h http.Header) bool {
 	return len(v) > 0 && v[0] != ""
 }
 
-// originalHost is the host of the request that started a redirect chain.
-func originalHost(req *http.Request) string {
-	for req.Response != nil && req.Response.Request != nil {
-		req = req.Response.Request
+// maxHops bounds the walk back along a redirect chain (http.Client stops
+// after 10 redirects); a longer chain, or a cycle, proves nothing.
+const maxHops = 64
+
+// mayFollow reports whether the token may follow a redirect to req. It
+// decides from what the chain proves: a chain that cannot be walked back to
+// its first request (a base that set no Response.Request, as a cache or a
+// middleware that builds its own responses may) proves nothing, and gets no
+// token.
+func mayFollow(req *http.Request) bool {
+	first := firstRequest(req)
+	return first != nil && sameSite(req.URL.Hostname(), first.URL.Hostname())
+}
+
+// firstRequest walks a redirect chain back to the request that started it,
+// or returns nil when the chain is broken.
+func firstRequest(req *http.Request) *http.Request {
+	for range maxHops {
+		if req.Response == nil {
+			return req
+		}
+		if req = req.Response.Request; req == nil || req.URL == nil {
+			return nil
+		}
 	}
-	return req.URL.Hostname()
+	return nil
 }
 
 // sameSite applies net/http's rule for sensitive headers on redirects: the
