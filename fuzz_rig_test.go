@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/oauth2"
 
@@ -260,10 +262,49 @@ func newFuzzRequest(s *fuzzScript) *fuzzRequest {
 	return fr
 }
 
-// mayCarry is where the Transport may send its token: tokenAllowed, and
-// neither SkipAuth nor the caller's own Authorization.
+// mayCarry is where the Transport may send its token: tokenAllowed, on a
+// redirect hop only where net/http would keep a caller's Authorization
+// (unless Config.Hosts decides), and neither SkipAuth nor the caller's own
+// Authorization.
 func (fr *fuzzRequest) mayCarry(cfg bearer.Config) bool {
-	return !fr.skip && fr.callerAuth == "" && tokenAllowed(cfg, fr.req)
+	return !fr.skip && fr.callerAuth == "" && tokenAllowed(cfg, fr.req) &&
+		(len(cfg.Hosts) > 0 || netHTTPKeepsAuth(fr.req))
+}
+
+// netHTTPKeepsAuth transcribes net/http's redirect rule for a caller's
+// Authorization header (Client.do, shouldCopyHeaderOnRedirect,
+// isDomainOrSubdomain): from the first hop to another host that is not the
+// first host or a subdomain of it, the header is dropped for the rest of
+// the chain. It adds the two refusals that scope.go documents: an IP
+// address has no subdomains, and a name that is not ASCII matches only
+// itself. The chain here is always complete.
+func netHTTPKeepsAuth(req *http.Request) bool {
+	var chain []*http.Request // last hop first
+	for r := req; r != nil; r = r.Response.Request {
+		chain = append(chain, r)
+		if r.Response == nil {
+			break
+		}
+	}
+	first := chain[len(chain)-1]
+	parent := first.URL.Hostname()
+	for _, hop := range chain {
+		if hop.URL.Host == first.URL.Host {
+			continue
+		}
+		sub := hop.URL.Hostname()
+		switch {
+		case sub == parent:
+			continue
+		case strings.ContainsAny(sub, ":%"), net.ParseIP(parent) != nil, strings.ContainsAny(parent, ":%"):
+			return false
+		case strings.ContainsFunc(sub+parent, func(r rune) bool { return r >= utf8.RuneSelf }):
+			return false
+		case !strings.HasSuffix(sub, "."+parent) || parent == "":
+			return false
+		}
+	}
+	return true
 }
 
 // ourToken reports whether an Authorization value is one of the

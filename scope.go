@@ -98,9 +98,23 @@ const maxHops = 64
 // its first request (a base that set no Response.Request, as a cache or a
 // middleware that builds its own responses may) proves nothing, and gets no
 // token.
+//
+// The rule is net/http's for an Authorization header that the caller set:
+// every hop so far, this one included, went to the first request's host or
+// a subdomain of it; once a hop left, the rest of the chain gets no token
+// either, even back home.
 func mayFollow(req *http.Request) bool {
 	first := firstRequest(req)
-	return first != nil && sameSite(req.URL.Hostname(), first.URL.Hostname())
+	if first == nil {
+		return false
+	}
+	orig := first.URL.Hostname()
+	for r := req; r != first; r = r.Response.Request {
+		if !isDomainOrSubdomain(r.URL.Hostname(), orig) {
+			return false
+		}
+	}
+	return true
 }
 
 // firstRequest walks a redirect chain back to the request that started it,
@@ -117,11 +131,34 @@ func firstRequest(req *http.Request) *http.Request {
 	return nil
 }
 
-// sameSite applies net/http's rule for sensitive headers on redirects: the
-// destination is the original host or one of its subdomains.
-func sameSite(dst, orig string) bool {
-	dst, orig = strings.ToLower(dst), strings.ToLower(orig)
-	return dst == orig || strings.HasSuffix(dst, "."+orig)
+// isDomainOrSubdomain is net/http's rule (client.go) for whether a redirect
+// keeps the sensitive headers a caller set: sub is parent or a subdomain of
+// it, names compared as written. Its guard stays: a name with ':' or '%' is
+// an IPv6 address, possibly with a zone such as "::1%.api.example.com", and
+// never a subdomain (CVE-2023-45289). Two guards are added, each of which
+// only refuses: an IP address has no subdomains, and a name that is not
+// ASCII matches only itself (net/http converts it with IDNA first).
+func isDomainOrSubdomain(sub, parent string) bool {
+	switch {
+	case sub == parent:
+		return true
+	case parent == "" || strings.ContainsAny(sub, ":%") || strings.ContainsAny(parent, ":%"):
+		return false
+	case !isASCII(sub) || !isASCII(parent):
+		return false
+	case net.ParseIP(parent) != nil:
+		return false
+	}
+	return strings.HasSuffix(sub, parent) && sub[len(sub)-len(parent)-1] == '.'
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 func isLoopback(host string) bool {

@@ -63,3 +63,50 @@ func TestRedirectRuleNeedsTheChain(t *testing.T) {
 		})
 	}
 }
+
+// TestRedirectRuleIsNetHTTPs: a redirect hop gets the token only where
+// net/http would keep an Authorization header that the caller set (its
+// isDomainOrSubdomain, guards included), and only while every hop of the
+// chain so far did.
+func TestRedirectRuleIsNetHTTPs(t *testing.T) {
+	tests := []struct {
+		name      string
+		chain     []string // the first request, then each hop
+		wantToken bool
+	}{
+		{name: "subdomain", chain: []string{"https://example.com/", "https://api.example.com/"}, wantToken: true},
+		{name: "other port, same host", chain: []string{"https://api.example.com/", "https://api.example.com:8443/"}, wantToken: true},
+		{name: "IPv6 zone that ends in the host", chain: []string{"https://api.example.com/", "https://[::1%25.api.example.com]/"}},
+		{name: "IPv6 zone, plain http", chain: []string{"http://api.example.com/", "http://[fe80::1%25.api.example.com]:80/"}},
+		{name: "parent of the host", chain: []string{"https://api.example.com/", "https://example.com/"}},
+		{name: "trailing dot", chain: []string{"https://api.example.com/", "https://api.example.com./"}},
+		{name: "case changed", chain: []string{"https://api.example.com/", "https://API.example.com/"}},
+		{name: "under an IP address", chain: []string{"https://10.0.0.1/", "https://x.10.0.0.1/"}},
+		{name: "back home through another host", chain: []string{"https://api.example.com/", "https://evil.example.net/", "https://api.example.com/"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var req *http.Request
+			for _, u := range tt.chain {
+				next, err := http.NewRequest(http.MethodGet, u, nil)
+				require.NoError(t, err)
+				if req != nil {
+					next.Response = &http.Response{StatusCode: http.StatusFound, Request: req}
+				}
+				req = next
+			}
+			base := &fakeBase{respond: status(http.StatusOK)}
+			tr := newTransport(t, bearer.Config{Refresher: &countingRefresher{}, Base: base, AllowHTTP: true}, tok1)
+			resp, err := tr.RoundTrip(req)
+			require.NoError(t, err)
+			resp.Body.Close()
+			seen := base.requests()
+			require.Len(t, seen, 1)
+			if tt.wantToken {
+				assert.Equal(t, "Bearer access-0", seen[0].auth)
+			} else {
+				assert.Empty(t, seen[0].auth)
+			}
+		})
+	}
+}
