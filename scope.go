@@ -82,11 +82,21 @@ func (t *Transport) mayCarry(req *http.Request) bool {
 	return req.URL.Scheme == "https" || (req.URL.Scheme == "http" && (t.cfg.AllowHTTP || isLoopback(req.URL.Hostname())))
 }
 
-// hasAuthorization is h.Get("Authorization") != "", without canonicalising a
-// key that is canonical already.
+// hasAuthorization reports whether the caller set an Authorization header:
+// h.Get("Authorization") != "", or a key in another spelling
+// ("authorization", set on the map directly) with a value, which net/http
+// would send beside the token. It allocates nothing: the canonical key is
+// looked up, and only keys of the right length are compared.
 func hasAuthorization(h http.Header) bool {
-	v := h["Authorization"]
-	return len(v) > 0 && v[0] != ""
+	if v := h["Authorization"]; len(v) > 0 && v[0] != "" {
+		return true
+	}
+	for k, v := range h {
+		if len(k) == len("Authorization") && len(v) > 0 && k != "Authorization" && strings.EqualFold(k, "Authorization") {
+			return true
+		}
+	}
+	return false
 }
 
 // maxHops bounds the walk back along a redirect chain (http.Client stops

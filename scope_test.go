@@ -110,3 +110,44 @@ func TestRedirectRuleIsNetHTTPs(t *testing.T) {
 		})
 	}
 }
+
+// TestCallerAuthorizationInAnySpelling: a caller's Authorization under a
+// key that is not canonical ("authorization", set on the map directly) is
+// the caller's credential too: the request is passed through untouched,
+// never with a second, bearer, Authorization.
+func TestCallerAuthorizationInAnySpelling(t *testing.T) {
+	tests := []struct {
+		name      string
+		header    http.Header
+		wantToken bool
+	}{
+		{name: "lower case", header: http.Header{"authorization": {"Basic dXNlcjpwYXNz"}}},
+		{name: "upper case", header: http.Header{"AUTHORIZATION": {"Basic dXNlcjpwYXNz"}}},
+		{name: "lower case beside an empty canonical one", header: http.Header{"Authorization": {""}, "authorization": {"Basic dXNlcjpwYXNz"}}},
+		{name: "lower case, no value", header: http.Header{"authorization": nil}, wantToken: true},
+		{name: "canonical, empty", header: http.Header{"Authorization": {""}}, wantToken: true},
+		{name: "another header", header: http.Header{"X-Authorization": {"abc"}}, wantToken: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ref := &countingRefresher{}
+			base := &fakeBase{respond: status(http.StatusUnauthorized)}
+			tr := newTransport(t, bearer.Config{Refresher: ref, Base: base}, tok1)
+			req, err := http.NewRequest(http.MethodGet, "https://api.example.com/", nil)
+			require.NoError(t, err)
+			req.Header = tt.header
+			resp, err := tr.RoundTrip(req)
+			require.NoError(t, err)
+			resp.Body.Close()
+			seen := base.requests()
+			require.NotEmpty(t, seen)
+			if tt.wantToken {
+				assert.Equal(t, []string{"Bearer access-0"}, seen[0].req.Header["Authorization"])
+				return
+			}
+			assert.Same(t, req, seen[0].req, "passed through untouched")
+			assert.Len(t, seen, 1, "no retry")
+			assert.Zero(t, ref.calls.Load(), "never refreshed for")
+		})
+	}
+}
