@@ -171,8 +171,14 @@ func isASCII(s string) bool {
 	return true
 }
 
+// isLoopback reports whether host is "localhost" or a loopback IP address,
+// the hosts that net/http's proxy rule (httpproxy.Config.ProxyFunc) treats
+// as local. A name under ".localhost" is not one: whether it resolves to
+// loopback depends on the resolver (the pure Go one reads /etc/hosts, then
+// asks DNS), so plain http to it needs AllowHTTP. Nor is an address with a
+// zone.
 func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
+	if strings.EqualFold(host, "localhost") {
 		return true
 	}
 	ip := net.ParseIP(host)

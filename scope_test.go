@@ -151,3 +151,42 @@ func TestCallerAuthorizationInAnySpelling(t *testing.T) {
 		})
 	}
 }
+
+// TestLoopbackIsByAddress: plain http carries the token to "localhost" and
+// to loopback IP addresses, the names that net/http's proxy rule treats as
+// local, but not to a name under .localhost, which reaches loopback only if
+// the resolver says so.
+func TestLoopbackIsByAddress(t *testing.T) {
+	tests := []struct {
+		url       string
+		wantToken bool
+	}{
+		{url: "http://localhost:8080/", wantToken: true},
+		{url: "http://LocalHost:8080/", wantToken: true},
+		{url: "http://127.0.0.1:8080/", wantToken: true},
+		{url: "http://127.1.2.3/", wantToken: true},
+		{url: "http://[::1]:8080/", wantToken: true},
+		{url: "http://api.localhost:8080/"},
+		{url: "http://evil.example.net.localhost/"},
+		{url: "http://localhost.:8080/"},
+		{url: "http://[::1%25lo]:8080/"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.url, func(t *testing.T) {
+			base := &fakeBase{respond: status(http.StatusOK)}
+			tr := newTransport(t, bearer.Config{Refresher: &countingRefresher{}, Base: base}, tok1)
+			req, err := http.NewRequest(http.MethodGet, tt.url, nil)
+			require.NoError(t, err)
+			resp, err := tr.RoundTrip(req)
+			require.NoError(t, err)
+			resp.Body.Close()
+			seen := base.requests()
+			require.Len(t, seen, 1)
+			if tt.wantToken {
+				assert.Equal(t, "Bearer access-0", seen[0].auth)
+			} else {
+				assert.Empty(t, seen[0].auth)
+			}
+		})
+	}
+}
