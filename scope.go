@@ -2,8 +2,11 @@ package bearer
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
+	"strconv"
 	"strings"
 )
 
@@ -28,6 +31,64 @@ func skipped(ctx context.Context) bool {
 type hostSet struct {
 	names map[string]bool // lower-case hostnames
 	addrs map[string]bool // lower-case host:port
+}
+
+// checkHosts refuses the Config.Hosts entries that no request could match,
+// each with the reason: a request's host is compared with an entry as it is
+// written, so a wildcard, a leading or trailing dot, a name that is not in
+// punycode or a port that is not a number would silently keep the token from
+// every request.
+func checkHosts(hosts []string) error {
+	for _, h := range hosts {
+		if why := badHost(h); why != "" {
+			return fmt.Errorf("bearer: Config.Hosts: %q %s", h, why)
+		}
+	}
+	return nil
+}
+
+// badHost says what is wrong with a Hosts entry, or "" if nothing is.
+func badHost(entry string) string {
+	const notHost = "is not a host or host:port (no scheme, path or user)"
+	if entry == "" || strings.ContainsAny(entry, "/?#@ \t") {
+		return notHost
+	}
+	host := entry
+	if h, port, err := net.SplitHostPort(entry); err == nil {
+		if port == "" {
+			return "has an empty port"
+		}
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || strconv.Itoa(n) != port {
+			return "has a port that is not a number from 1 to 65535"
+		}
+		host = h
+	} else if len(entry) > 2 && entry[0] == '[' && entry[len(entry)-1] == ']' {
+		host = entry[1 : len(entry)-1]
+		if !strings.Contains(host, ":") {
+			return notHost // brackets hold an IPv6 address
+		}
+	}
+	if _, err := netip.ParseAddr(host); err == nil {
+		return ""
+	}
+	switch {
+	case strings.Contains(host, "*"):
+		return "is a wildcard, which Hosts does not support: list each host"
+	case !isASCII(host):
+		return `is not ASCII: write the name in punycode ("xn--..."), in Hosts and in request URLs`
+	case strings.HasPrefix(host, "."):
+		return "starts with a dot, which does not mean subdomains here: list each host"
+	case strings.HasSuffix(host, "."):
+		return "ends with a dot, which request hosts do not: write it without"
+	}
+	for label := range strings.SplitSeq(host, ".") {
+		if label == "" || strings.ContainsFunc(label, func(r rune) bool {
+			return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '-' || r == '_')
+		}) {
+			return notHost
+		}
+	}
+	return ""
 }
 
 func newHostSet(hosts []string) *hostSet {

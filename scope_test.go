@@ -2,6 +2,7 @@ package bearer_test
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -188,5 +189,45 @@ func TestLoopbackIsByAddress(t *testing.T) {
 				assert.Empty(t, seen[0].auth)
 			}
 		})
+	}
+}
+
+// TestNewRefusesHostsThatCannotMatch: a Config.Hosts entry that no request
+// could ever match is a mistake that would silently keep the token from
+// every request; New refuses it and says why.
+func TestNewRefusesHostsThatCannotMatch(t *testing.T) {
+	bad := []struct{ host, want string }{
+		{"", "not a host"},
+		{"https://api.example.com", "not a host"},
+		{"api.example.com/v1", "not a host"},
+		{"user@api.example.com", "not a host"},
+		{"api example.com", "not a host"},
+		{"api..example.com", "not a host"},
+		{"[api.example.com]", "not a host"},
+		{"*.example.com", "wildcard"},
+		{".example.com", "starts with a dot"},
+		{"api.example.com.", "ends with a dot"},
+		{"bücher.example", "punycode"},
+		{"api.example.com:", "empty port"},
+		{"api.example.com:https", "port"},
+		{"api.example.com:0", "port"},
+		{"api.example.com:65536", "port"},
+		{"api.example.com:0443", "port"},
+		{":8443", "not a host"},
+	}
+	for _, tt := range bad {
+		t.Run(tt.host, func(t *testing.T) {
+			_, err := bearer.New(bearer.Config{Refresher: &countingRefresher{}, Hosts: []string{"api.example.com", tt.host}})
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.want)
+			assert.Contains(t, err.Error(), "Config.Hosts")
+			assert.Equal(t, 1, strings.Count(err.Error(), "bearer: "), err.Error())
+		})
+	}
+	good := []string{"api.example.com", "API.Example.com", "api.example.com:8443", "localhost", "127.0.0.1",
+		"127.0.0.1:8080", "::1", "[::1]", "[::1]:8443", "xn--bcher-kva.example", "my_host.internal", "a-b.example"}
+	for _, h := range good {
+		_, err := bearer.New(bearer.Config{Refresher: &countingRefresher{}, Hosts: []string{h}})
+		assert.NoError(t, err, h)
 	}
 }
