@@ -99,7 +99,9 @@ func WithHeader(key, value string) EndpointOption {
 // refresh, else one over the Transport's Config.Base, else (outside a
 // Transport) [http.DefaultClient]. [Transport.CloseIdleConnections] closes
 // this client's idle connections too. The client may even be one built on
-// the Transport itself: refresh requests never get the access token.
+// the Transport itself: refresh requests never get the access token. Whatever
+// the client, a refresh request follows a redirect only within its origin
+// (scheme, host and port).
 func WithHTTPClient(c *http.Client) EndpointOption {
 	return func(e *endpoint) { e.client = c }
 }
@@ -212,14 +214,14 @@ func (e *endpoint) jsonRequest(ctx context.Context, url string, current *oauth2.
 	return req, nil
 }
 
+// httpClient is the client for refresh requests (see WithHTTPClient), as a
+// copy that follows redirects only within the origin.
 func (e *endpoint) httpClient(ctx context.Context) *http.Client {
-	if e.client != nil {
-		return e.client
+	c := e.client
+	if c == nil {
+		c, _ = ctx.Value(oauth2.HTTPClient).(*http.Client)
 	}
-	if c, ok := ctx.Value(oauth2.HTTPClient).(*http.Client); ok && c != nil {
-		return c
-	}
-	return http.DefaultClient
+	return withinOrigin(c)
 }
 
 // failure reports an error answer so that classify can read its status,
