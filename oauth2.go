@@ -33,7 +33,8 @@ import (
 // codes invalid_grant, invalid_client, unauthorized_client,
 // unsupported_grant_type and invalid_scope, a 401, and a 400 without a known
 // code end the session; invalid_request, network errors, timeouts, 408, 429,
-// 5xx and answers that are not a token are transient.
+// 5xx and answers that are not a token are transient. No error shows a
+// token, the client secret or the raw answer, in any encoding.
 func OAuth2(cfg *oauth2.Config) Refresher {
 	if cfg == nil {
 		panic("bearer: OAuth2: cfg is nil")
@@ -50,9 +51,10 @@ func (r oauth2Refresher) Refresh(ctx context.Context, current *oauth2.Token) (*o
 	// A token with only the refresh token is never valid, so the source
 	// always asks the server.
 	old := &oauth2.Token{RefreshToken: current.RefreshToken}
-	tok, err := r.cfg.TokenSource(withBodyCap(ctx), old).Token()
+	ctx, sent := tokenContext(ctx)
+	tok, err := r.cfg.TokenSource(ctx, old).Token()
 	if err != nil {
-		return nil, redact(err, current, r.cfg.ClientSecret)
+		return nil, redact(err, current, append(sent.list(), r.cfg.ClientSecret)...)
 	}
 	return tok, nil
 }

@@ -6,10 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
+	"sync"
 
 	"golang.org/x/oauth2"
 )
@@ -75,21 +78,28 @@ const maxBody = 1 << 20
 // errBodyTooLarge is the (transient) error for an answer over maxBody.
 var errBodyTooLarge = errors.New("bearer: the token endpoint's answer is larger than 1 MiB")
 
-// withBodyCap returns ctx with the client under [oauth2.HTTPClient] (or
+// tokenContext returns ctx with the client under [oauth2.HTTPClient] (or
 // http.DefaultClient) replaced by a copy that follows redirects only within
-// the origin (see withinOrigin) and refuses answers over maxBody, so that
-// x/oauth2, which cuts them silently, reports them.
-func withBodyCap(ctx context.Context) context.Context {
+// the origin (see withinOrigin), refuses answers over maxBody, so that
+// x/oauth2, which cuts them silently, reports them, and records the
+// credentials its requests carry, which errors must not show.
+func tokenContext(ctx context.Context) (context.Context, *sentSecrets) {
 	c, _ := ctx.Value(oauth2.HTTPClient).(*http.Client)
 	capped := withinOrigin(c)
-	capped.Transport = capTransport{base: capped.Transport}
-	return context.WithValue(ctx, oauth2.HTTPClient, capped)
+	sent := new(sentSecrets)
+	capped.Transport = capTransport{base: capped.Transport, sent: sent}
+	return context.WithValue(ctx, oauth2.HTTPClient, capped), sent
 }
 
-// capTransport reads each answer whole, up to maxBody, before handing it on.
-type capTransport struct{ base http.RoundTripper }
+// capTransport records the credentials of each token request and reads
+// each answer whole, up to maxBody, before handing it on.
+type capTransport struct {
+	base http.RoundTripper
+	sent *sentSecrets
+}
 
 func (c capTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	c.sent.add(requestSecrets(req)...)
 	base := c.base
 	if base == nil {
 		base = http.DefaultTransport
@@ -124,4 +134,69 @@ func readCapped(body io.ReadCloser) ([]byte, error) {
 		return nil, errBodyTooLarge
 	}
 	return b, nil
+}
+
+// sentSecrets collects the credentials that the token requests of one
+// refresh carried.
+type sentSecrets struct {
+	mu     sync.Mutex
+	values []string
+}
+
+func (s *sentSecrets) add(v ...string) {
+	s.mu.Lock()
+	s.values = append(s.values, v...)
+	s.mu.Unlock()
+}
+
+func (s *sentSecrets) list() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.values)
+}
+
+// secretFields are the form fields of token requests (RFC 6749, 7523, 7636,
+// 8628, 8693) that carry a credential.
+var secretFields = []string{"client_secret", "refresh_token", "client_assertion", "assertion", "password",
+	"code", "code_verifier", "device_code", "subject_token", "actor_token"}
+
+// requestSecrets are the credentials a token request carries, which a
+// server may echo: the credentials of its Authorization header (for Basic,
+// the password too, as sent and URL-decoded, as RFC 6749 §2.3.1 encodes it),
+// its cookies, and the values of the form fields that carry secrets, read
+// through GetBody when the body is a form.
+func requestSecrets(req *http.Request) []string {
+	var out []string
+	for _, v := range req.Header.Values("Authorization") {
+		out = append(out, v)
+		if _, cred, ok := strings.Cut(v, " "); ok {
+			out = append(out, strings.TrimSpace(cred))
+		}
+	}
+	if _, pw, ok := req.BasicAuth(); ok {
+		out = append(out, pw)
+		if dec, err := url.QueryUnescape(pw); err == nil {
+			out = append(out, dec)
+		}
+	}
+	for _, c := range req.Cookies() {
+		out = append(out, c.Value)
+	}
+	if ct, _, _ := mime.ParseMediaType(req.Header.Get("Content-Type")); ct != "application/x-www-form-urlencoded" || req.GetBody == nil {
+		return out
+	}
+	body, err := req.GetBody()
+	if err != nil {
+		return out
+	}
+	defer body.Close()
+	b, err := io.ReadAll(io.LimitReader(body, maxBody))
+	if err != nil {
+		return out
+	}
+	form, _ := url.ParseQuery(string(b))
+	for _, f := range secretFields {
+		out = append(out, form[f]...)
+	}
+	return out
 }
