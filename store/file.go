@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"syscall"
 	"time"
 
@@ -34,8 +35,10 @@ const DefaultLockRetry = 10 * time.Millisecond
 // store the real path.
 //
 // A process killed while saving may leave a temporary file named
-// ".<name>.tmp-*" next to the token file; it is never read, and may be
-// removed.
+// ".<name>.tmp-*", which holds a token pair, next to the token file; it is
+// never read. Save removes those over a minute old (a Save takes
+// milliseconds: a younger one may be another process's Save under way),
+// and Clear removes them all.
 //
 // Lock takes an OS file lock on a sibling file, the token path with ".lock"
 // appended, which is never removed. The operating system releases the lock
@@ -138,7 +141,11 @@ func (f *File) Save(ctx context.Context, tok *oauth2.Token) error {
 	if err := f.mkdir(); err != nil {
 		return err
 	}
-	return f.writeAtomic(data)
+	if err := f.writeAtomic(data); err != nil {
+		return err
+	}
+	f.removeTemps(staleTemp)
+	return nil
 }
 
 // Clear removes the token file. A missing file is not an error. A file
@@ -151,6 +158,7 @@ func (f *File) Clear(ctx context.Context) error {
 	// it is the fix.
 	if err := f.replaceable(false, "removed"); err != nil {
 		if errors.Is(err, ErrNotFound) {
+			f.removeTemps(0)
 			return nil
 		}
 		return err
@@ -158,7 +166,35 @@ func (f *File) Clear(ctx context.Context) error {
 	if err := os.Remove(f.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("store: clearing %s: %w", f.path, unwrapPath(err))
 	}
+	f.removeTemps(0)
 	return f.syncDir()
+}
+
+// staleTemp is the age from which a temporary file of Save is taken for the
+// leftover of a process that died while saving.
+const staleTemp = time.Minute
+
+// removeTemps removes the temporary files that Saves of the token file left
+// behind, those at least minAge old. It does its best: a file it cannot
+// remove costs the caller nothing, and the next call tries again.
+func (f *File) removeTemps(minAge time.Duration) {
+	dir, base := filepath.Split(f.path)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	prefix := "." + base + ".tmp-"
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), prefix) || !e.Type().IsRegular() {
+			continue
+		}
+		if minAge > 0 {
+			if info, err := e.Info(); err != nil || time.Since(info.ModTime()) < minAge {
+				continue
+			}
+		}
+		os.Remove(filepath.Join(dir, e.Name()))
+	}
 }
 
 // Lock takes the cross-process lock on the token file, waiting until it is
