@@ -28,8 +28,9 @@ const DefaultLockRetry = 10 * time.Millisecond
 // Save writes a temporary file in the same directory, syncs it and renames
 // it over the token file, so that a reader or a crash never sees half a
 // token. The file has mode 0600 and missing directories are created with
-// mode 0700. A token file that group or others may access is refused, as
-// ssh refuses such a private key. Save and Clear leave alone a file that is
+// mode 0700. A token file that group or others may access, or (on Unix)
+// that belongs to another user, is refused, as ssh refuses such a private
+// key. Save and Clear leave alone a file that is
 // not a token file of this store (corrupt, empty, of another format): it is
 // the user's to look at. A symbolic link at the path is refused; give the
 // store the real path.
@@ -303,11 +304,18 @@ func (f *File) usable(info fs.FileInfo, checkMode bool) error {
 		return fmt.Errorf("store: %s is a directory, not a token file; remove it or choose another path", f.path)
 	case !mode.IsRegular():
 		return fmt.Errorf("store: %s is not a regular file (%v); remove it or choose another path", f.path, mode.Type())
-	case checkMode && runtime.GOOS != "windows" && mode.Perm()&0o077 != 0:
-		// Windows reports no meaningful mode bits: ACLs govern access there.
+	}
+	if uid, ok := fileOwner(info); checkMode && ok && uid != os.Geteuid() {
+		// Whoever planted it would log this process in as them, or read
+		// what it saves.
+		return fmt.Errorf("store: %s belongs to user %d, not to the user running this process (%d); "+
+			"remove it and log in again", f.path, uid, os.Geteuid())
+	}
+	// Windows reports no meaningful mode bits: ACLs govern access there.
+	if perm := info.Mode().Perm(); checkMode && runtime.GOOS != "windows" && perm&0o077 != 0 {
 		return fmt.Errorf("store: %s may be accessed by group or others (mode %04o); "+
 			"its token may have leaked: run chmod 600 %s, or remove it and log in again",
-			f.path, mode.Perm(), f.path)
+			f.path, perm, f.path)
 	}
 	return nil
 }
