@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -267,5 +269,29 @@ func FuzzRedirectScope(f *testing.F) {
 				t.Errorf("hop %d: the token over %s", i, u)
 			}
 		}
+	})
+}
+
+// FuzzSecretEcho is TestSecretsNeverEchoed (redaction_test.go) with a
+// fuzzed secret: the refresh token, the access token, the client secret or
+// the API key (which picks) is the fuzzed string, framed by markers so
+// that any trace of it is unmistakable, and an echoing token endpoint of
+// the given shape answers one of the package's refreshers (kind). No form
+// of any secret and nothing of the raw answer reaches an error of the
+// chain, its %+v, OnLogout's error or a log record.
+func FuzzSecretEcho(f *testing.F) {
+	for i, s := range []string{"a+b/c=d", `"quoted\"`, "<script>&amp;", "é ü 漢字", "%41%2B", "with space",
+		"line\nbreak\r", "tab\tnul\x00", "\u2028\u2029", `back\slash`, "[brackets]", "=", "++//==", "'single'"} {
+		f.Add(s, uint8(i), uint8(i), uint8(i))
+	}
+	f.Fuzz(func(t *testing.T, secret string, which, kind, shape uint8) {
+		if !utf8.ValidString(secret) || strings.Contains(secret, "redacted") {
+			return // a token is text; "[redacted]" is what replaces one
+		}
+		secret = "zq" + secret + "Qz"
+		s := echoSecrets{access: "at_fixed-access", refresh: "rt_fixed-refresh", client: "cs_fixed-client", apiKey: "ak_fixed-key"}
+		*[]*string{&s.access, &s.refresh, &s.client, &s.apiKey}[int(which)%4] = secret
+		k := echoRefreshers[int(kind)%len(echoRefreshers)]
+		checkEcho(t, k.make(s), echoShapes[int(shape)%len(echoShapes)], s)
 	})
 }

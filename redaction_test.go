@@ -210,6 +210,7 @@ func echoForms(s string) []string {
 var echoShapes = []string{
 	"400 invalid_grant", "401 invalid_client", "500 html", "200 secret as the error code",
 	"400 form-encoded", "503 Retry-After", "307 then a failing hop", "200 not a token",
+	"200 not JSON, Content-Type echoed",
 }
 
 // rawMarker is in every echoed body and nowhere else: it must never reach
@@ -312,6 +313,9 @@ func newEchoBase(shape string, access string) *fakeBase {
 			out = jsonBody(map[string]string{})
 		case "200 not a token":
 			out = jsonBody(map[string]string{"access_token": "", "accessToken": ""})
+		case "200 not JSON, Content-Type echoed":
+			resp.Header.Set("Content-Type", "application/"+first)
+			out = "<" + rawMarker + " " + text
 		}
 		resp.Body = io.NopCloser(strings.NewReader(out))
 		resp.ContentLength = int64(len(out))
