@@ -229,10 +229,10 @@ func (c *cleaner) retrieveError(e *oauth2.RetrieveError) *oauth2.RetrieveError {
 // header and no request: the token request holds the refresh token and
 // the client credentials, its GetBody included.
 func (c *cleaner) answer(resp *http.Response) *http.Response {
-	a := &http.Response{Header: http.Header{}, Body: http.NoBody}
 	if resp == nil {
-		return a
+		return nil
 	}
+	a := &http.Response{Header: http.Header{}, Body: http.NoBody}
 	a.StatusCode = resp.StatusCode
 	a.Status = strings.TrimSpace(strconv.Itoa(resp.StatusCode) + " " + http.StatusText(resp.StatusCode))
 	if v := resp.Header.Get("Retry-After"); v != "" && retryAfter(resp.Header) > 0 && c.clean(v) == v {
