@@ -18,8 +18,8 @@ import (
 )
 
 // This file holds what every token request of the package's refreshers goes
-// through: a client that keeps the request in its origin, and a cap on the
-// size of the answer.
+// through: a client that keeps the request in its origin, a record of the
+// credentials it carries (for redact), and a cap on the size of the answer.
 
 // newTokenClient returns the client that sends token requests over base when
 // the refresh context names none: it follows a redirect only within the
