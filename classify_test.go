@@ -81,29 +81,69 @@ func TestRetryAfterDate(t *testing.T) {
 	assert.Zero(t, retryAfter(http.Header{"Retry-After": {"-3"}}))
 }
 
+// TestRedact: redact rebuilds the chain of a dirty error: secrets are cut
+// from every message, a RetrieveError keeps its code and status but not its
+// body, an inner error that needs no cleaning is kept as it is, and a clean
+// error is returned as it is.
 func TestRedact(t *testing.T) {
 	const secret = "rt_SECRETVALUE"
-	re := &oauth2.RetrieveError{
-		Response:         &http.Response{StatusCode: 400, Status: "400 Bad Request", Header: http.Header{}},
-		Body:             []byte(`{"error":"invalid_grant","error_description":"unknown token rt_SECRETVALUE"}`),
-		ErrorCode:        "invalid_grant",
-		ErrorDescription: "unknown token rt_SECRETVALUE",
+	eof := errors.New("EOF")
+	newRE := func() *oauth2.RetrieveError {
+		return &oauth2.RetrieveError{
+			Response: &http.Response{StatusCode: 400, Status: "400 " + secret,
+				Header: http.Header{"Set-Cookie": {"s=" + secret}, "Retry-After": {"2"}}, Request: &http.Request{}},
+			Body:             []byte(`{"error":"invalid_grant","error_description":"unknown token rt_SECRETVALUE"}`),
+			ErrorCode:        "invalid_grant",
+			ErrorDescription: "unknown token rt_SECRETVALUE",
+		}
 	}
-	ue := &url.Error{Op: "Get", URL: "https://auth.example.com/refresh?token=rt_SECRETVALUE", Err: errors.New("EOF")}
+	ue := &url.Error{Op: "Get", URL: "https://auth.example.com/refresh?token=rt_SECRETVALUE", Err: eof}
 	plain := fmt.Errorf("custom refresher failed for %s", secret)
 
-	for _, err := range []error{re, ue, plain, fmt.Errorf("wrapped: %w", re)} {
+	for _, err := range []error{newRE(), ue, plain, fmt.Errorf("wrapped: %w", newRE()), errors.Join(plain, newRE())} {
 		got := redact(err, nil, secret, "")
 		assert.NotContains(t, got.Error(), secret)
+		assert.NotContains(t, fmt.Sprintf("%+v", got), secret)
 		assert.NotContains(t, (&RefreshError{Err: got}).Error(), secret)
-		assert.ErrorIs(t, got, err, "the chain is kept")
+		var re *oauth2.RetrieveError
+		if errors.As(err, &re) {
+			var gotRE *oauth2.RetrieveError
+			if assert.ErrorAs(t, got, &gotRE) {
+				assert.NotSame(t, re, gotRE, "a new RetrieveError")
+				assert.Equal(t, "invalid_grant", gotRE.ErrorCode)
+				assert.Equal(t, "unknown token [redacted]", gotRE.ErrorDescription)
+				assert.Nil(t, gotRE.Body)
+				assert.Equal(t, 400, gotRE.Response.StatusCode)
+				assert.Equal(t, "400 Bad Request", gotRE.Response.Status)
+				assert.Equal(t, http.Header{"Retry-After": {"2"}}, gotRE.Response.Header)
+				assert.Nil(t, gotRE.Response.Request)
+				assert.Equal(t, classify(err), classify(got))
+			}
+		}
 	}
-	assert.NotContains(t, string(re.Body), secret)
-	assert.Equal(t, "invalid_grant", re.ErrorCode)
+	assert.ErrorIs(t, redact(ue, nil, secret), eof, "an inner error that needs no cleaning is kept")
 	assert.Nil(t, redact(nil, nil, secret))
 	for _, sent := range []*oauth2.Token{{AccessToken: secret}, {RefreshToken: secret}} {
 		assert.NotContains(t, redact(plain, sent).Error(), secret, "the sent token's secrets")
 	}
 	short := errors.New("a b c")
 	assert.Same(t, short, redact(short, &oauth2.Token{AccessToken: "b"}, "c"), "secrets under 4 bytes are not looked for")
+	assert.Same(t, ue, redact(ue, nil, "not-in-it"), "a clean error is kept")
+}
+
+// TestSecretForms: each secret is cut in every form a server may echo it.
+func TestSecretForms(t *testing.T) {
+	const secret = `a+b/c=d"e\f<g>&h é`
+	forms := []string{
+		secret,
+		"a%2Bb%2Fc%3Dd%22e%5Cf%3Cg%3E%26h+%C3%A9", // query
+		"a%2bb%2fc%3dd%22e%5cf%3cg%3e%26h+%c3%a9", // query, lower-case hex
+		"a+b%2Fc=d%22e%5Cf%3Cg%3E&h%20%C3%A9",     // path
+		`a+b/c=d\"e\\f\u003cg\u003e\u0026h é`,     // Go JSON
+		`a+b/c=d\"e\\f<g>&h é`,                    // JSON without HTML escapes
+		`a+b\/c=d\"e\\f<g>&h \u00e9`,              // PHP
+	}
+	for _, f := range forms {
+		assert.Equal(t, "x [redacted] y", newCleaner([]string{secret}).clean("x "+f+" y"), f)
+	}
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -160,13 +159,8 @@ func (cfg Config) validate() (Config, error) {
 	if cfg.RefreshTimeout == 0 {
 		cfg.RefreshTimeout = DefaultRefreshTimeout
 	}
-	for _, h := range cfg.Hosts {
-		if h == "" || strings.ContainsAny(h, "/ ") {
-			return cfg, fmt.Errorf("bearer: Config.Hosts: %q is not a host or host:port", h)
-		}
-		if _, port, err := net.SplitHostPort(h); err == nil && port == "" {
-			return cfg, fmt.Errorf("bearer: Config.Hosts: %q has an empty port", h)
-		}
+	if err := checkHosts(cfg.Hosts); err != nil {
+		return cfg, err
 	}
 	if cfg.ShouldRefresh == nil {
 		cfg.ShouldRefresh = defaultShouldRefresh

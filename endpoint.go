@@ -32,7 +32,8 @@ import (
 // network errors, timeouts, 408, 429, 5xx, invalid_request, and answers
 // that are not JSON or have no access token are transient, and Retry-After
 // is honoured. Non-success answers are reported as an
-// [*oauth2.RetrieveError] whose Body is not kept. No error shows a token.
+// [*oauth2.RetrieveError] whose Body is not kept. No error shows a token,
+// a value of [WithHeader] or a credential of the request, in any encoding.
 //
 // The options rename the fields ([WithFields]), add headers ([WithHeader]),
 // choose the client ([WithHTTPClient]), replace the request or the decoding
@@ -99,7 +100,9 @@ func WithHeader(key, value string) EndpointOption {
 // refresh, else one over the Transport's Config.Base, else (outside a
 // Transport) [http.DefaultClient]. [Transport.CloseIdleConnections] closes
 // this client's idle connections too. The client may even be one built on
-// the Transport itself: refresh requests never get the access token.
+// the Transport itself: refresh requests never get the access token. Whatever
+// the client, a refresh request follows a redirect only within its origin
+// (scheme, host and port).
 func WithHTTPClient(c *http.Client) EndpointOption {
 	return func(e *endpoint) { e.client = c }
 }
@@ -142,15 +145,24 @@ type endpoint struct {
 }
 
 func (e *endpoint) Refresh(ctx context.Context, current *oauth2.Token) (*oauth2.Token, error) {
-	tok, err := e.refresh(ctx, current)
-	return tok, redact(err, current)
-}
-
-func (e *endpoint) refresh(ctx context.Context, current *oauth2.Token) (*oauth2.Token, error) {
 	req, err := e.request(ctx, current)
 	if err != nil {
-		return nil, err
+		return nil, redact(err, current)
 	}
+	tok, err := e.send(ctx, req)
+	if err != nil {
+		// The headers of WithHeader are API keys as often as not.
+		secrets := requestSecrets(req)
+		for _, v := range e.header {
+			secrets = append(secrets, v...)
+		}
+		return nil, redact(err, current, secrets...)
+	}
+	return tok, nil
+}
+
+// send sends the refresh request and decodes the answer.
+func (e *endpoint) send(ctx context.Context, req *http.Request) (*oauth2.Token, error) {
 	resp, err := e.httpClient(ctx).Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("bearer: refresh endpoint: %w", err)
@@ -212,14 +224,14 @@ func (e *endpoint) jsonRequest(ctx context.Context, url string, current *oauth2.
 	return req, nil
 }
 
+// httpClient is the client for refresh requests (see WithHTTPClient), as a
+// copy that follows redirects only within the origin.
 func (e *endpoint) httpClient(ctx context.Context) *http.Client {
-	if e.client != nil {
-		return e.client
+	c := e.client
+	if c == nil {
+		c, _ = ctx.Value(oauth2.HTTPClient).(*http.Client)
 	}
-	if c, ok := ctx.Value(oauth2.HTTPClient).(*http.Client); ok && c != nil {
-		return c
-	}
-	return http.DefaultClient
+	return withinOrigin(c)
 }
 
 // failure reports an error answer so that classify can read its status,

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -204,53 +202,3 @@ func describe(err error) string {
 	}
 	return b.String()
 }
-
-// redact removes secrets from what err would print: the access and refresh
-// tokens of sent (which may be nil) and any more secrets, such as a client
-// secret. The refreshers own the errors they pass here: the code,
-// description, URI and body of an *oauth2.RetrieveError and the URL of a
-// *url.Error are cleaned in place; any other message that still shows a
-// secret is wrapped in one that does not. Classification is unchanged (a
-// code that is a token is unknown either way).
-func redact(err error, sent *oauth2.Token, more ...string) error {
-	if err == nil {
-		return nil
-	}
-	secrets := slices.Clip(more) // appending never writes to the caller's array
-	if sent != nil {
-		secrets = append(secrets, sent.AccessToken, sent.RefreshToken)
-	}
-	clean := func(s string) string {
-		for _, sec := range secrets {
-			if len(sec) >= 4 {
-				s = strings.ReplaceAll(s, sec, "[redacted]")
-			}
-		}
-		return s
-	}
-	var re *oauth2.RetrieveError
-	if errors.As(err, &re) {
-		re.ErrorCode = clean(re.ErrorCode)
-		re.ErrorDescription = clean(re.ErrorDescription)
-		re.ErrorURI = clean(re.ErrorURI)
-		if len(re.Body) > 0 {
-			re.Body = []byte(clean(string(re.Body)))
-		}
-	}
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		ue.URL = clean(ue.URL)
-	}
-	if msg := err.Error(); clean(msg) != msg {
-		return &redactedError{msg: clean(msg), err: err}
-	}
-	return err
-}
-
-type redactedError struct {
-	msg string
-	err error
-}
-
-func (e *redactedError) Error() string { return e.msg }
-func (e *redactedError) Unwrap() error { return e.err }

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/oauth2"
 
@@ -260,12 +262,119 @@ func newFuzzRequest(s *fuzzScript) *fuzzRequest {
 	return fr
 }
 
-// mayCarry is where the Transport may send its token: tokenAllowed, and
-// neither SkipAuth nor the caller's own Authorization.
+// mayCarry is where the Transport may send its token: tokenAllowed, on a
+// redirect hop only where net/http would keep a caller's Authorization
+// (unless Config.Hosts decides), and neither SkipAuth nor the caller's own
+// Authorization.
 func (fr *fuzzRequest) mayCarry(cfg bearer.Config) bool {
-	return !fr.skip && fr.callerAuth == "" && tokenAllowed(cfg, fr.req)
+	return !fr.skip && fr.callerAuth == "" && tokenAllowed(cfg, fr.req) &&
+		(len(cfg.Hosts) > 0 || netHTTPKeepsAuth(fr.req))
+}
+
+// netHTTPKeepsAuth transcribes net/http's redirect rule for a caller's
+// Authorization header (Client.do, shouldCopyHeaderOnRedirect,
+// isDomainOrSubdomain): from the first hop to another host that is not the
+// first host or a subdomain of it, the header is dropped for the rest of
+// the chain. It adds the two refusals that scope.go documents: an IP
+// address has no subdomains, and a name that is not ASCII matches only
+// itself. The chain here is always complete.
+func netHTTPKeepsAuth(req *http.Request) bool {
+	var chain []*http.Request // last hop first
+	for r := req; r != nil; r = r.Response.Request {
+		chain = append(chain, r)
+		if r.Response == nil {
+			break
+		}
+	}
+	first := chain[len(chain)-1]
+	parent := first.URL.Hostname()
+	for _, hop := range chain {
+		if hop.URL.Host == first.URL.Host {
+			continue
+		}
+		sub := hop.URL.Hostname()
+		switch {
+		case sub == parent:
+			continue
+		case strings.ContainsAny(sub, ":%"), net.ParseIP(parent) != nil, strings.ContainsAny(parent, ":%"):
+			return false
+		case strings.ContainsFunc(sub+parent, func(r rune) bool { return r >= utf8.RuneSelf }):
+			return false
+		case !strings.HasSuffix(sub, "."+parent) || parent == "":
+			return false
+		}
+	}
+	return true
 }
 
 // ourToken reports whether an Authorization value is one of the
 // Transport's tokens.
 func ourToken(auth string) bool { return strings.HasPrefix(auth, "Bearer fz-") }
+
+// The doubles of FuzzRedirectScope (fuzz_test.go).
+
+// callerAuth is the Authorization header the oracle's caller sets.
+const callerAuth = "Bearer caller-own"
+
+// redirectScript answers the i-th request with a redirect (code picks the
+// status) to the i-th line of hops, and the request after the last line
+// with a 200. With setRequest it records each response's request, as
+// http.Transport does; without, it leaves Response.Request unset.
+func redirectScript(hops string, code uint8, setRequest bool) func(*http.Request) (*http.Response, error) {
+	locations := strings.Split(hops, "\n")
+	if hops == "" {
+		locations = nil
+	}
+	locations = locations[:min(len(locations), 5)]
+	codes := []int{http.StatusFound, http.StatusMovedPermanently, http.StatusSeeOther,
+		http.StatusTemporaryRedirect, http.StatusPermanentRedirect}
+	var n int
+	return func(req *http.Request) (*http.Response, error) {
+		resp := &http.Response{StatusCode: http.StatusOK, Header: http.Header{}, Body: http.NoBody}
+		if n < len(locations) {
+			resp.StatusCode = codes[int(code)%len(codes)]
+			resp.Header.Set("Location", locations[n])
+		}
+		n++ // each client sends its requests one after another
+		if setRequest {
+			resp.Request = req
+		}
+		return resp, nil
+	}
+}
+
+// isLoopbackHost is what DESIGN.md calls loopback: "localhost" and
+// loopback IP addresses.
+func isLoopbackHost(host string) bool {
+	ip := net.ParseIP(host)
+	return strings.EqualFold(host, "localhost") || (ip != nil && ip.IsLoopback())
+}
+
+// redirectSeeds are the seed chains of FuzzRedirectScope.
+var redirectSeeds = []struct {
+	first, hops           string
+	code                  uint8
+	setRequest, allowHTTP bool
+}{
+	{"https://api.example.com/a", "https://api.example.com/b", 0, true, false},
+	{"https://example.com/a", "https://api.example.com/b\nhttps://deep.api.example.com/c", 1, true, false},
+	{"https://api.example.com/a", "https://evil.example.net/steal", 3, true, false},
+	{"https://api.example.com/a", "https://evil.example.net/steal", 3, false, false},
+	{"https://api.example.com/a", "/relative\n//api.example.com/scheme-relative", 0, false, false},
+	{"https://api.example.com/a", "https://[::1%25.api.example.com]/zone", 0, true, true},
+	{"http://api.example.com/a", "http://[fe80::1%25.api.example.com]:80/zone", 4, true, true},
+	{"https://api.example.com/a", "https://api.example.com./dot", 0, true, false},
+	{"https://api.example.com./a", "https://api.example.com/nodot", 0, true, false},
+	{"https://api.example.com/a", "https://API.Example.COM/case", 2, true, false},
+	{"https://API.example.com/a", "https://api.example.com/case", 2, true, false},
+	{"https://api.example.com/a", "https://user:pw@api.example.com/userinfo\nhttps://evil.example.net@api.example.com/", 0, true, false},
+	{"https://user@api.example.com/a", "https://api.example.com:8443/port\nhttps://api.example.com:443/", 0, true, false},
+	{"https://api.example.com/a", "http://api.example.com/downgrade", 0, true, false},
+	{"https://localhost/a", "http://localhost:8080/\nhttp://127.0.0.1/\nhttp://[::1]:80/\nhttp://api.localhost/", 0, true, false},
+	{"https://10.0.0.1/a", "https://x.10.0.0.1/\nhttps://10.0.0.1:8443/", 0, true, false},
+	{"https://127.0.0.1/a", "http://127.0.0.1/\nhttp://[::ffff:127.0.0.1]/\nhttp://[::1%25lo]/", 0, true, false},
+	{"https://bücher.example/a", "https://sub.bücher.example/\nhttps://xn--bcher-kva.example/", 0, true, false},
+	{"https://api.example.com/a", "https://evil.example.net/\nhttps://api.example.com/back", 0, true, false},
+	{"https://example.com/a", "https://badexample.com/\nhttps://example.com.evil.net/", 0, true, false},
+	{"https://api.example.com/a", "ftp://api.example.com/\nhttps://api.example.com/", 0, true, true},
+}

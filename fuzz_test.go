@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -209,4 +211,87 @@ func checkEndpointToken(t *testing.T, body []byte, tok *oauth2.Token) {
 	if !tok.Expiry.IsZero() {
 		assert.True(t, tok.Expiry.After(time.Now().Add(-time.Minute)), "an expiry in the past: %v", tok.Expiry)
 	}
+}
+
+// FuzzRedirectScope is a differential test of where the token goes on
+// redirects, with net/http as the oracle. A request to first is answered
+// with redirects to each line of hops in turn, then a 200, by the package's
+// fakeBase, and followed by a real http.Client twice: once with a
+// caller-set Authorization header and no Transport (what net/http keeps of
+// it on each hop is the oracle), once through a Transport with no Hosts.
+// The Transport never attaches the token to a request where net/http
+// dropped the caller's header, never to a redirect hop whose chain the
+// base did not record (Response.Request unset), never over plain http to a
+// host that is not loopback unless AllowHTTP, and never over another
+// scheme. Hosts, ports, IPv4 and IPv6 literals with zones, trailing dots,
+// mixed case, userinfo and relative locations come from the seeds and the
+// fuzzer's mutations of them.
+func FuzzRedirectScope(f *testing.F) {
+	for _, seed := range redirectSeeds {
+		f.Add(seed.first, seed.hops, seed.code, seed.setRequest, seed.allowHTTP)
+	}
+	f.Fuzz(func(t *testing.T, first, hops string, code uint8, setRequest, allowHTTP bool) {
+		if _, err := http.NewRequest(http.MethodGet, first, nil); err != nil {
+			return
+		}
+
+		oracle := &fakeBase{respond: redirectScript(hops, code, setRequest)}
+		req, _ := http.NewRequest(http.MethodGet, first, nil)
+		req.Header.Set("Authorization", callerAuth)
+		if resp, err := (&http.Client{Transport: oracle}).Do(req); err == nil {
+			resp.Body.Close()
+		}
+
+		base := &fakeBase{respond: redirectScript(hops, code, setRequest)}
+		tr, err := bearer.New(bearer.Config{Refresher: &countingRefresher{}, Base: base, AllowHTTP: allowHTTP,
+			Store: store.NewMemory(&oauth2.Token{AccessToken: "fz-access", TokenType: "Bearer"})})
+		require.NoError(t, err)
+		req, _ = http.NewRequest(http.MethodGet, first, nil)
+		if resp, err := tr.Client().Do(req); err == nil {
+			resp.Body.Close()
+		}
+
+		want, got := oracle.requests(), base.requests()
+		require.Equal(t, len(want), len(got), "the two clients followed different chains")
+		for i, g := range got {
+			require.Equal(t, want[i].req.URL.String(), g.req.URL.String(), "hop %d", i)
+			if g.auth != "Bearer fz-access" {
+				continue
+			}
+			u := g.req.URL
+			assert.Equal(t, callerAuth, want[i].auth, "hop %d to %s: the token went where net/http drops a caller's Authorization", i, u)
+			assert.True(t, i == 0 || setRequest, "hop %d to %s: the token on a chain the base did not record", i, u)
+			switch u.Scheme {
+			case "https":
+			case "http":
+				assert.True(t, allowHTTP || isLoopbackHost(u.Hostname()), "hop %d: the token over plain http to %s", i, u)
+			default:
+				t.Errorf("hop %d: the token over %s", i, u)
+			}
+		}
+	})
+}
+
+// FuzzSecretEcho is TestSecretsNeverEchoed (redaction_test.go) with a
+// fuzzed secret: the refresh token, the access token, the client secret or
+// the API key (which picks) is the fuzzed string, framed by markers so
+// that any trace of it is unmistakable, and an echoing token endpoint of
+// the given shape answers one of the package's refreshers (kind). No form
+// of any secret and nothing of the raw answer reaches an error of the
+// chain, its %+v, OnLogout's error or a log record.
+func FuzzSecretEcho(f *testing.F) {
+	for i, s := range []string{"a+b/c=d", `"quoted\"`, "<script>&amp;", "é ü 漢字", "%41%2B", "with space",
+		"line\nbreak\r", "tab\tnul\x00", "\u2028\u2029", `back\slash`, "[brackets]", "=", "++//==", "'single'"} {
+		f.Add(s, uint8(i), uint8(i), uint8(i))
+	}
+	f.Fuzz(func(t *testing.T, secret string, which, kind, shape uint8) {
+		if !utf8.ValidString(secret) || strings.Contains(secret, "redacted") {
+			return // a token is text; "[redacted]" is what replaces one
+		}
+		secret = "zq" + secret + "Qz"
+		s := echoSecrets{access: "at_fixed-access", refresh: "rt_fixed-refresh", client: "cs_fixed-client", apiKey: "ak_fixed-key"}
+		*[]*string{&s.access, &s.refresh, &s.client, &s.apiKey}[int(which)%4] = secret
+		k := echoRefreshers[int(kind)%len(echoRefreshers)]
+		checkEcho(t, k.make(s), echoShapes[int(shape)%len(echoShapes)], s)
+	})
 }

@@ -1,12 +1,8 @@
 package bearer
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"net/http"
 
 	"golang.org/x/oauth2"
 )
@@ -28,14 +24,17 @@ import (
 // on the request's context, is the one used; without one the Transport
 // puts a client over its Config.Base. Called on its own, with no client in
 // ctx, the refresher uses [http.DefaultClient]. Either way the token
-// request is never given the access token. Answers larger than 1 MiB are
-// refused.
+// request is never given the access token, and follows a redirect only
+// within its origin (scheme, host and port): a 307 or 308 would replay the
+// refresh token and the client secret to wherever it points. Answers larger
+// than 1 MiB are refused.
 //
 // Errors are classified as the [Refresher] documentation says: the error
 // codes invalid_grant, invalid_client, unauthorized_client,
 // unsupported_grant_type and invalid_scope, a 401, and a 400 without a known
 // code end the session; invalid_request, network errors, timeouts, 408, 429,
-// 5xx and answers that are not a token are transient.
+// 5xx and answers that are not a token are transient. No error shows a
+// token, the client secret or the raw answer, in any encoding.
 func OAuth2(cfg *oauth2.Config) Refresher {
 	if cfg == nil {
 		panic("bearer: OAuth2: cfg is nil")
@@ -52,68 +51,10 @@ func (r oauth2Refresher) Refresh(ctx context.Context, current *oauth2.Token) (*o
 	// A token with only the refresh token is never valid, so the source
 	// always asks the server.
 	old := &oauth2.Token{RefreshToken: current.RefreshToken}
-	tok, err := r.cfg.TokenSource(withBodyCap(ctx), old).Token()
+	ctx, sent := tokenContext(ctx)
+	tok, err := r.cfg.TokenSource(ctx, old).Token()
 	if err != nil {
-		return nil, redact(err, current, r.cfg.ClientSecret)
+		return nil, redact(err, current, append(sent.list(), r.cfg.ClientSecret)...)
 	}
 	return tok, nil
-}
-
-// maxBody caps the size of a token endpoint's answer.
-const maxBody = 1 << 20
-
-// errBodyTooLarge is the (transient) error for an answer over maxBody.
-var errBodyTooLarge = errors.New("bearer: the token endpoint's answer is larger than 1 MiB")
-
-// withBodyCap returns ctx with the client under [oauth2.HTTPClient] (or
-// http.DefaultClient) replaced by a copy that refuses answers over maxBody,
-// so that x/oauth2, which cuts them silently, reports them.
-func withBodyCap(ctx context.Context) context.Context {
-	c, _ := ctx.Value(oauth2.HTTPClient).(*http.Client)
-	if c == nil {
-		c = http.DefaultClient
-	}
-	capped := *c
-	capped.Transport = capTransport{base: c.Transport}
-	return context.WithValue(ctx, oauth2.HTTPClient, &capped)
-}
-
-// capTransport reads each answer whole, up to maxBody, before handing it on.
-type capTransport struct{ base http.RoundTripper }
-
-func (c capTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	base := c.base
-	if base == nil {
-		base = http.DefaultTransport
-	}
-	resp, err := base.RoundTrip(req)
-	if err != nil {
-		return nil, err
-	}
-	body, err := readCapped(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	resp.Body = io.NopCloser(bytes.NewReader(body))
-	return resp, nil
-}
-
-// CloseIdleConnections forwards to the wrapped transport.
-func (c capTransport) CloseIdleConnections() {
-	if cl, ok := c.base.(interface{ CloseIdleConnections() }); ok {
-		cl.CloseIdleConnections()
-	}
-}
-
-// readCapped reads and closes body; more than maxBody bytes is an error.
-func readCapped(body io.ReadCloser) ([]byte, error) {
-	defer body.Close()
-	b, err := io.ReadAll(io.LimitReader(body, maxBody+1))
-	switch {
-	case err != nil:
-		return nil, fmt.Errorf("bearer: reading the token endpoint's answer: %w", err)
-	case len(b) > maxBody:
-		return nil, errBodyTooLarge
-	}
-	return b, nil
 }

@@ -20,7 +20,10 @@ import (
 //
 // fn receives the refresh context: it carries the refresh deadline, the
 // values of the request that started the refresh and the client for
-// token requests under [oauth2.HTTPClient], as for [OAuth2].
+// token requests under [oauth2.HTTPClient], as for [OAuth2]. The
+// credentials that the source's requests carry through that client (the
+// client secret, in the Authorization header or the form, an assertion)
+// never appear in an error, in any encoding, nor does the raw answer.
 //
 // [clientcredentials.Config.TokenSource]: https://pkg.go.dev/golang.org/x/oauth2/clientcredentials#Config.TokenSource
 // [jwt.Config.TokenSource]: https://pkg.go.dev/golang.org/x/oauth2/jwt#Config.TokenSource
@@ -40,13 +43,15 @@ var errCachedSource = errors.New("bearer: the token source returned the token it
 	"FromTokenSource needs a source that fetches a new token on each call")
 
 func (r sourceRefresher) Refresh(ctx context.Context, current *oauth2.Token) (*oauth2.Token, error) {
-	src := r.fn(withBodyCap(ctx))
+	ctx, sent := tokenContext(ctx)
+	src := r.fn(ctx)
 	if src == nil {
 		return nil, errors.New("bearer: FromTokenSource: fn returned a nil oauth2.TokenSource")
 	}
 	tok, err := src.Token()
 	if err != nil {
-		return nil, redact(err, current)
+		// The client secret is the source's: it is known from the requests.
+		return nil, redact(err, current, sent.list()...)
 	}
 	if tok != nil && current != nil && tok.AccessToken != "" && tok.AccessToken == current.AccessToken {
 		return nil, errCachedSource

@@ -52,7 +52,7 @@ func New(cfg Config) (*Transport, error) {
 	t := &Transport{
 		cfg:         cfg,
 		hosts:       newHostSet(cfg.Hosts),
-		tokenClient: &http.Client{Transport: cfg.Base},
+		tokenClient: newTokenClient(cfg.Base),
 		now:         time.Now,
 		attempts:    3,
 		backoff:     defaultBackoff,

@@ -9,10 +9,10 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"syscall"
 	"time"
 
-	"github.com/gofrs/flock"
 	"golang.org/x/oauth2"
 )
 
@@ -27,15 +27,18 @@ const DefaultLockRetry = 10 * time.Millisecond
 // Save writes a temporary file in the same directory, syncs it and renames
 // it over the token file, so that a reader or a crash never sees half a
 // token. The file has mode 0600 and missing directories are created with
-// mode 0700. A token file that group or others may access is refused, as
-// ssh refuses such a private key. Save and Clear leave alone a file that is
+// mode 0700. A token file that group or others may access, or (on Unix)
+// that belongs to another user, is refused, as ssh refuses such a private
+// key. Save and Clear leave alone a file that is
 // not a token file of this store (corrupt, empty, of another format): it is
 // the user's to look at. A symbolic link at the path is refused; give the
 // store the real path.
 //
 // A process killed while saving may leave a temporary file named
-// ".<name>.tmp-*" next to the token file; it is never read, and may be
-// removed.
+// ".<name>.tmp-*", which holds a token pair, next to the token file; it is
+// never read. Save removes those over a minute old (a Save takes
+// milliseconds: a younger one may be another process's Save under way),
+// and Clear removes them all.
 //
 // Lock takes an OS file lock on a sibling file, the token path with ".lock"
 // appended, which is never removed. The operating system releases the lock
@@ -138,7 +141,11 @@ func (f *File) Save(ctx context.Context, tok *oauth2.Token) error {
 	if err := f.mkdir(); err != nil {
 		return err
 	}
-	return f.writeAtomic(data)
+	if err := f.writeAtomic(data); err != nil {
+		return err
+	}
+	f.removeTemps(staleTemp)
+	return nil
 }
 
 // Clear removes the token file. A missing file is not an error. A file
@@ -151,6 +158,7 @@ func (f *File) Clear(ctx context.Context) error {
 	// it is the fix.
 	if err := f.replaceable(false, "removed"); err != nil {
 		if errors.Is(err, ErrNotFound) {
+			f.removeTemps(0)
 			return nil
 		}
 		return err
@@ -158,47 +166,35 @@ func (f *File) Clear(ctx context.Context) error {
 	if err := os.Remove(f.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("store: clearing %s: %w", f.path, unwrapPath(err))
 	}
+	f.removeTemps(0)
 	return f.syncDir()
 }
 
-// Lock takes the cross-process lock on the token file, waiting until it is
-// free or ctx ends. The returned function releases it; it must be called
-// once. Holders in this process queue in memory; other processes are polled
-// every retry interval (see [WithLockRetry]).
-func (f *File) Lock(ctx context.Context) (func() error, error) {
-	if err := f.sem.take(ctx); err != nil {
-		return nil, fmt.Errorf("store: locking %s: %w", f.lockPath, err)
-	}
-	fl, err := f.lockOS(ctx)
-	if err != nil {
-		f.sem.give()
-		return nil, err
-	}
-	return onlyOnce(func() error {
-		defer f.sem.give()
-		if err := fl.Unlock(); err != nil {
-			return fmt.Errorf("store: unlocking %s: %w", f.lockPath, err)
-		}
-		return nil
-	}), nil
-}
+// staleTemp is the age from which a temporary file of Save is taken for the
+// leftover of a process that died while saving.
+const staleTemp = time.Minute
 
-// lockOS takes the OS lock. Each acquisition opens the lock file anew: the
-// lock belongs to an open file, and dies with it when the process does.
-func (f *File) lockOS(ctx context.Context) (*flock.Flock, error) {
-	if err := f.mkdir(); err != nil {
-		return nil, err
-	}
-	fl := flock.New(f.lockPath, flock.SetPermissions(0o600))
-	ok, err := fl.TryLockContext(ctx, f.retry)
-	if err == nil && !ok {
-		err = errors.New("the lock was not taken")
-	}
+// removeTemps removes the temporary files that Saves of the token file left
+// behind, those at least minAge old. It does its best: a file it cannot
+// remove costs the caller nothing, and the next call tries again.
+func (f *File) removeTemps(minAge time.Duration) {
+	dir, base := filepath.Split(f.path)
+	entries, err := os.ReadDir(dir)
 	if err != nil {
-		_ = fl.Unlock() // closes the file if it was opened
-		return nil, fmt.Errorf("store: locking %s: %w", f.lockPath, unwrapPath(err))
+		return
 	}
-	return fl, nil
+	prefix := "." + base + ".tmp-"
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), prefix) || !e.Type().IsRegular() {
+			continue
+		}
+		if minAge > 0 {
+			if info, err := e.Info(); err != nil || time.Since(info.ModTime()) < minAge {
+				continue
+			}
+		}
+		os.Remove(filepath.Join(dir, e.Name()))
+	}
 }
 
 // read returns the content of the token file, after checking that it is a
@@ -241,11 +237,18 @@ func (f *File) usable(info fs.FileInfo, checkMode bool) error {
 		return fmt.Errorf("store: %s is a directory, not a token file; remove it or choose another path", f.path)
 	case !mode.IsRegular():
 		return fmt.Errorf("store: %s is not a regular file (%v); remove it or choose another path", f.path, mode.Type())
-	case checkMode && runtime.GOOS != "windows" && mode.Perm()&0o077 != 0:
-		// Windows reports no meaningful mode bits: ACLs govern access there.
+	}
+	if uid, ok := fileOwner(info); checkMode && ok && uid != os.Geteuid() {
+		// Whoever planted it would log this process in as them, or read
+		// what it saves.
+		return fmt.Errorf("store: %s belongs to user %d, not to the user running this process (%d); "+
+			"remove it and log in again", f.path, uid, os.Geteuid())
+	}
+	// Windows reports no meaningful mode bits: ACLs govern access there.
+	if perm := info.Mode().Perm(); checkMode && runtime.GOOS != "windows" && perm&0o077 != 0 {
 		return fmt.Errorf("store: %s may be accessed by group or others (mode %04o); "+
 			"its token may have leaked: run chmod 600 %s, or remove it and log in again",
-			f.path, mode.Perm(), f.path)
+			f.path, perm, f.path)
 	}
 	return nil
 }

@@ -168,3 +168,34 @@ func makeReadOnly(t *testing.T, dir string) {
 		t.Skip("running as root and chattr +i did not stop writes here: skipping the read-only directory case")
 	}
 }
+
+// TestFileRefusesAnotherUsersFile: a token file that belongs to another
+// user is refused on Load and never replaced by Save, even with mode 0600:
+// whoever planted it would log this process in as them, or read what it
+// saves. Clear still removes it.
+func TestFileRefusesAnotherUsersFile(t *testing.T) {
+	ctx := context.Background()
+	var path string
+	if os.Geteuid() == 0 {
+		path = filepath.Join(t.TempDir(), "token.json")
+		require.NoError(t, newFile(t, path).Save(ctx, testToken()))
+		require.NoError(t, os.Chown(path, 65534, 65534)) // nobody
+	} else {
+		path = "/etc/passwd" // root's; Load and Save must not get past the owner
+	}
+	before := snapshot(t, path)
+	f := newFile(t, path)
+
+	_, err := f.Load(ctx)
+	assert.ErrorContains(t, err, "belongs to user")
+	assert.ErrorContains(t, err, path)
+	assertNoSecret(t, err)
+	err = f.Save(ctx, testToken())
+	assert.ErrorContains(t, err, "belongs to user")
+	assert.Equal(t, before, snapshot(t, path), "the file was replaced")
+
+	if os.Geteuid() == 0 {
+		require.NoError(t, f.Clear(ctx))
+		assert.NoFileExists(t, path)
+	}
+}

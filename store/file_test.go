@@ -190,3 +190,42 @@ func TestFileErrorsArePrefixed(t *testing.T) {
 	assert.True(t, strings.HasPrefix(err.Error(), "store: "), err.Error())
 	assert.False(t, errors.Is(err, store.ErrNotFound))
 }
+
+// TestFileRemovesCrashLeftovers: the temporary files that a Save killed
+// before its rename leaves next to the token file hold full token pairs.
+// Save removes those more than a minute old (a younger one may be another
+// process's Save under way); Clear removes them all. Files of other names
+// are left alone.
+func TestFileRemovesCrashLeftovers(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "token.json")
+	f := newFile(t, path)
+	plant := func(name string, age time.Duration) string {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, []byte(`{"access_token":"at_`+secret+`"}`), 0o600))
+		old := time.Now().Add(-age)
+		require.NoError(t, os.Chtimes(p, old, old))
+		return p
+	}
+	stale := plant(".token.json.tmp-1234567", time.Hour)
+	fresh := plant(".token.json.tmp-7654321", time.Second)
+	others := []string{
+		plant(".other.json.tmp-1234567", time.Hour),
+		plant("token.json.tmp-1234567", time.Hour),
+		plant(".token.json.tmp", time.Hour),
+	}
+
+	require.NoError(t, f.Save(ctx, testToken()))
+	assert.NoFileExists(t, stale, "a leftover an hour old")
+	assert.FileExists(t, fresh, "a temporary file a second old may be a Save under way")
+
+	require.NoError(t, f.Clear(ctx))
+	assert.NoFileExists(t, fresh, "Clear leaves no copy of the token")
+	plant(".token.json.tmp-999", 0)
+	require.NoError(t, f.Clear(ctx), "clearing an empty store")
+	assert.NoFileExists(t, filepath.Join(dir, ".token.json.tmp-999"))
+	for _, p := range others {
+		assert.FileExists(t, p, "not a temporary file of this store")
+	}
+}

@@ -1,0 +1,104 @@
+package bearer_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/seamlessauth/bearer"
+)
+
+// tokenRefresherKinds are the refreshers of this package, and a custom one
+// that uses the client the Transport puts in the refresh context, each
+// built for a token endpoint at tokenURL whose requests base answers.
+var tokenRefresherKinds = []struct {
+	name string
+	make func(tokenURL string, base http.RoundTripper) bearer.Refresher
+}{
+	{"OAuth2", func(u string, _ http.RoundTripper) bearer.Refresher {
+		return bearer.OAuth2(&oauth2.Config{ClientID: "client", ClientSecret: "client-secret-value",
+			Endpoint: oauth2.Endpoint{TokenURL: u, AuthStyle: oauth2.AuthStyleInParams}})
+	}},
+	{"FromTokenSource", func(u string, _ http.RoundTripper) bearer.Refresher {
+		cc := &clientcredentials.Config{ClientID: "client", ClientSecret: "client-secret-value", TokenURL: u,
+			AuthStyle: oauth2.AuthStyleInParams}
+		return bearer.FromTokenSource(cc.TokenSource)
+	}},
+	{"Endpoint", func(u string, _ http.RoundTripper) bearer.Refresher { return bearer.Endpoint(u) }},
+	{"Endpoint with its own client", func(u string, base http.RoundTripper) bearer.Refresher {
+		return bearer.Endpoint(u, bearer.WithHTTPClient(&http.Client{Transport: base}))
+	}},
+	{"custom, with the context's client", func(u string, _ http.RoundTripper) bearer.Refresher {
+		return bearer.RefresherFunc(func(ctx context.Context, cur *oauth2.Token) (*oauth2.Token, error) {
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, strings.NewReader("refresh_token="+cur.RefreshToken))
+			if err != nil {
+				return nil, err
+			}
+			resp, err := ctx.Value(oauth2.HTTPClient).(*http.Client).Do(req)
+			if err != nil {
+				return nil, err
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			return &oauth2.Token{AccessToken: "custom-new"}, nil
+		})
+	}},
+}
+
+// TestTokenRequestsStayInTheirOrigin: a token endpoint that redirects a
+// token request (with 307 or 308, which replay its body: the refresh token
+// and the client secret) to another host, another port or plain http is
+// not followed, whatever the refresher; a redirect within the origin is.
+func TestTokenRequestsStayInTheirOrigin(t *testing.T) {
+	const tokenURL = "https://auth.example.com/token"
+	targets := []struct {
+		name, location string
+		wantFollowed   bool
+	}{
+		{name: "another host", location: "https://evil.example.net/token"},
+		{name: "another port", location: "https://auth.example.com:8443/token"},
+		{name: "plain http", location: "http://auth.example.com/token"},
+		{name: "the same origin", location: "https://auth.example.com/token2", wantFollowed: true},
+	}
+	for _, kind := range tokenRefresherKinds {
+		for _, target := range targets {
+			for _, code := range []int{http.StatusTemporaryRedirect, http.StatusPermanentRedirect} {
+				t.Run(kind.name+"/"+target.name+"/"+http.StatusText(code), func(t *testing.T) {
+					base := &fakeBase{respond: func(req *http.Request) (*http.Response, error) {
+						if req.URL.String() == tokenURL {
+							resp := answer(code)
+							resp.Header.Set("Location", target.location)
+							return resp, nil
+						}
+						resp := answer(http.StatusOK)
+						resp.Header.Set("Content-Type", "application/json")
+						resp.Body = io.NopCloser(strings.NewReader(
+							`{"access_token":"new","accessToken":"new","token_type":"Bearer","expires_in":3600}`))
+						return resp, nil
+					}}
+					tr := newTransport(t, bearer.Config{Refresher: kind.make(tokenURL, base), Base: base},
+						&oauth2.Token{AccessToken: "old", RefreshToken: "refresh-token-value", Expiry: time.Now().Add(-time.Minute)})
+					bearer.SetRetry(tr, 1, nil)
+					_, err := tr.Token(context.Background())
+					var followed bool
+					for _, s := range base.requests() {
+						followed = followed || s.req.URL.String() == target.location
+					}
+					assert.Equal(t, target.wantFollowed, followed, "the redirect to %s was followed", target.location)
+					if target.wantFollowed {
+						assert.NoError(t, err)
+					} else {
+						assert.Error(t, err)
+					}
+				})
+			}
+		}
+	}
+}
