@@ -121,12 +121,14 @@ func (f *File) Load(ctx context.Context) (*oauth2.Token, error) {
 	return tok, nil
 }
 
-// Save replaces the token file with tok, atomically. It refuses to replace
+// Save replaces the token file with tok, atomically. A token with only a
+// refresh token is kept as it is (the Transport refreshes it before its first
+// request). It refuses to replace
 // a file that is not a token file of this store, or that group or others
 // may access; the file is then left as it was.
 func (f *File) Save(ctx context.Context, tok *oauth2.Token) error {
-	if tok == nil || tok.AccessToken == "" {
-		return fmt.Errorf("store: saving %s: the token has no access token", f.path)
+	if tok == nil || (tok.AccessToken == "" && tok.RefreshToken == "") {
+		return fmt.Errorf("store: saving %s: the token has neither an access nor a refresh token", f.path)
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("store: saving %s: %w", f.path, err)

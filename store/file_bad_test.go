@@ -67,7 +67,7 @@ func TestFileBadInput(t *testing.T) {
 		{"another format", writeBytes([]byte(`{"format":"ssh-key","version":1,"access_token":"at_` + secret + `"}`)), "not a bearer token file"},
 		{"later version", writeBytes([]byte(`{"format":"bearer-token","version":2,"tokens":["at_` + secret + `"]}`)), "format version 2"},
 		{"version not a number", writeBytes([]byte(`{"format":"bearer-token","version":"one","access_token":"at_` + secret + `"}`)), "no valid format version"},
-		{"no access token", writeBytes([]byte(`{"format":"bearer-token","version":1,"refresh_token":"rt_` + secret + `"}`)), "no access token"},
+		{"no token at all", writeBytes([]byte(`{"format":"bearer-token","version":1,"token_type":"Bearer"}`)), "neither an access nor a refresh token"},
 		{"malformed field", writeBytes([]byte(`{"format":"bearer-token","version":1,"access_token":"at_` + secret + `","extra":["` + secret + `"]}`)), `malformed "extra" field`},
 		{"malformed expiry", writeBytes([]byte(`{"format":"bearer-token","version":1,"access_token":"at_` + secret + `","expiry":"` + secret + `"}`)), `malformed "expiry" field`},
 		{"too large", writeBytes([]byte(`{"format":"bearer-token","version":1,"access_token":"` + strings.Repeat("a", 1<<20) + `"}`)), "larger than"},

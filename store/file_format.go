@@ -27,7 +27,7 @@ var defaultExtras = []string{"id_token", "scope"}
 type fileToken struct {
 	Format       string         `json:"format"`
 	Version      int            `json:"version"`
-	AccessToken  string         `json:"access_token"`
+	AccessToken  string         `json:"access_token"` // empty: only a refresh token, not refreshed yet
 	TokenType    string         `json:"token_type,omitempty"`
 	RefreshToken string         `json:"refresh_token,omitempty"`
 	Expiry       *time.Time     `json:"expiry,omitempty"` // absent: the token does not expire
@@ -101,8 +101,8 @@ func decodeToken(data []byte) (*oauth2.Token, error) {
 		}
 		return nil, errors.New("is malformed")
 	}
-	if ft.AccessToken == "" {
-		return nil, errors.New("has no access token")
+	if ft.AccessToken == "" && ft.RefreshToken == "" {
+		return nil, errors.New("has neither an access nor a refresh token")
 	}
 	tok := &oauth2.Token{
 		AccessToken:  ft.AccessToken,

@@ -142,15 +142,26 @@ func TestFileSaveReplaces(t *testing.T) {
 	assert.Empty(t, got.RefreshToken, "a field of the old token survived")
 }
 
-func TestFileSaveRejectsTokenWithoutAccessToken(t *testing.T) {
+func TestFileSaveRejectsTokenWithoutAnyToken(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "token.json")
 	f := newFile(t, path)
-	for _, tok := range []*oauth2.Token{nil, {RefreshToken: "rt_" + secret}} {
+	for _, tok := range []*oauth2.Token{nil, {TokenType: "Bearer"}} {
 		err := f.Save(context.Background(), tok)
 		assert.ErrorContains(t, err, path)
 		assertNoSecret(t, err)
 	}
 	assert.NoFileExists(t, path)
+}
+
+// TestFileKeepsRefreshOnlyToken: a token with only a refresh token, as a
+// user starts from one, is saved and loaded as it is.
+func TestFileKeepsRefreshOnlyToken(t *testing.T) {
+	f := newFile(t, filepath.Join(t.TempDir(), "token.json"))
+	require.NoError(t, f.Save(context.Background(), &oauth2.Token{RefreshToken: "rt_" + secret}))
+	got, err := f.Load(context.Background())
+	require.NoError(t, err)
+	assert.Empty(t, got.AccessToken)
+	assert.Equal(t, "rt_"+secret, got.RefreshToken)
 }
 
 func TestFileClear(t *testing.T) {
