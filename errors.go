@@ -63,6 +63,40 @@ func (e *RefreshError) Error() string {
 // Unwrap returns the refresher's error.
 func (e *RefreshError) Unwrap() error { return e.Err }
 
+// Timeout reports whether the refresh failed because a deadline passed, so
+// that [net.Error] and [os.IsTimeout] see a timeout through an
+// [*url.Error], as they do for a plain transport's error.
+func (e *RefreshError) Timeout() bool { return isTimeout(e.Err) }
+
+// Temporary reports whether a later refresh may succeed: it is !Permanent.
+// A retry layer above the Transport need not retry either way: the
+// Transport has already retried a transient failure.
+func (e *RefreshError) Temporary() bool { return !e.Permanent }
+
+// stepError is what a request gets when a step before sending fails:
+// reading the token store, or waiting for it or for a refresh until the
+// request's context ended. Like a plain transport's errors, it tells
+// whether it is a timeout.
+type stepError struct {
+	step string // "reading token store", "waiting for token refresh", ...
+	err  error
+}
+
+func (e *stepError) Error() string   { return "bearer: " + e.step + ": " + e.err.Error() }
+func (e *stepError) Unwrap() error   { return e.err }
+func (e *stepError) Timeout() bool   { return isTimeout(e.err) }
+func (e *stepError) Temporary() bool { return true }
+
+// isTimeout reports whether err is, or wraps, a passed deadline or an error
+// that says it is a timeout.
+func isTimeout(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var te interface{ Timeout() bool }
+	return errors.As(err, &te) && te.Timeout()
+}
+
 // loggedOutError is what requests get after a permanent refresh failure: it
 // matches ErrLoggedOut and the *RefreshError that caused it.
 type loggedOutError struct{ cause *RefreshError }

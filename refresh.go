@@ -43,7 +43,7 @@ func (t *Transport) refresh(ctx context.Context, from *state, reason Reason) (*s
 		}
 		return usable(r.Val.(*state))
 	case <-ctx.Done():
-		return nil, fmt.Errorf("bearer: waiting for token refresh: %w", ctx.Err())
+		return nil, &stepError{step: "waiting for token refresh", err: ctx.Err()}
 	}
 }
 

@@ -2,7 +2,6 @@ package bearer
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -277,7 +276,7 @@ func (t *Transport) load(ctx context.Context) (*state, error) {
 		defer cancel()
 		tok, err := t.loadStore(lctx)
 		if err != nil && !isNotFound(err) {
-			return nil, fmt.Errorf("bearer: reading token store: %w", err)
+			return nil, &stepError{step: "reading token store", err: err}
 		}
 		t.mu.Lock()
 		defer t.mu.Unlock()
@@ -295,6 +294,6 @@ func (t *Transport) load(ctx context.Context) (*state, error) {
 		}
 		return r.Val.(*state), nil
 	case <-ctx.Done():
-		return nil, fmt.Errorf("bearer: waiting for token store: %w", ctx.Err())
+		return nil, &stepError{step: "waiting for token store", err: ctx.Err()}
 	}
 }
