@@ -31,9 +31,19 @@ type Config struct {
 	Store store.Store
 
 	// Base sends the requests. If nil, http.DefaultTransport is used. The
-	// token requests of the refreshers in this package go through Base too,
-	// unless the request's context names a client under oauth2.HTTPClient.
+	// token requests of the refreshers go through Base too, unless
+	// TokenClient is set.
 	Base http.RoundTripper
+
+	// TokenClient sends the token requests of every refresher in this
+	// package (and of any Refresher that takes its client from the context
+	// under oauth2.HTTPClient): use it when the token endpoint needs another
+	// proxy, mTLS or timeouts, or when Base retries requests, which would
+	// multiply token requests. If nil, a client over Base is used. Either
+	// way a token request follows a redirect only within its origin. A
+	// client that the request's context names under oauth2.HTTPClient comes
+	// first.
+	TokenClient *http.Client
 
 	// OnLogout is called when the refresh token is rejected (invalid_grant
 	// and the like) or another holder of the store logged out, once per

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/seamlessauth/bearer"
+	"github.com/seamlessauth/bearer/internal/authtest"
 )
 
 // tokenRefresherKinds are the refreshers of this package, and a custom one
@@ -100,5 +102,71 @@ func TestTokenRequestsStayInTheirOrigin(t *testing.T) {
 				})
 			}
 		}
+	}
+}
+
+// pathCounter is a base that counts the requests it sends by path and
+// passes them on.
+type pathCounter struct {
+	next   http.RoundTripper
+	mu     sync.Mutex
+	paths  map[string]int
+	closes int
+}
+
+func (p *pathCounter) RoundTrip(req *http.Request) (*http.Response, error) {
+	p.mu.Lock()
+	if p.paths == nil {
+		p.paths = map[string]int{}
+	}
+	p.paths[req.URL.Path]++
+	p.mu.Unlock()
+	return p.next.RoundTrip(req)
+}
+
+func (p *pathCounter) CloseIdleConnections() {
+	p.mu.Lock()
+	p.closes++
+	p.mu.Unlock()
+}
+
+func (p *pathCounter) count(path string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.paths[path]
+}
+
+// TestTokenClient: with Config.TokenClient, every refresher's token requests
+// go through it and none through Base (a retrying Base would multiply
+// them); CloseIdleConnections reaches it too.
+func TestTokenClient(t *testing.T) {
+	for _, kind := range tokenRefresherKinds {
+		if kind.name == "Endpoint with its own client" {
+			continue // its own client comes first, by design
+		}
+		t.Run(kind.name, func(t *testing.T) {
+			srv, _ := newServer(t, authtest.Options{})
+			loop := loopbackBase(t, 4)
+			base := &pathCounter{next: loop}
+			tokens := &pathCounter{next: loop}
+			tokenURL := srv.TokenURL
+			if strings.HasPrefix(kind.name, "Endpoint") {
+				tokenURL = srv.RefreshURL
+			}
+			tr := newTransport(t, bearer.Config{
+				Refresher:   kind.make(tokenURL, loop),
+				Base:        base,
+				TokenClient: &http.Client{Transport: tokens},
+			}, &oauth2.Token{AccessToken: "not-known-to-the-server", RefreshToken: "rt"})
+			resp, err := tr.Client().Get(srv.APIURL)
+			if err == nil {
+				resp.Body.Close()
+			}
+			assert.Zero(t, base.count("/token")+base.count("/refresh"), "no token request through Base")
+			assert.Equal(t, 1, tokens.count("/token")+tokens.count("/refresh"), "the token request went through TokenClient")
+			assert.GreaterOrEqual(t, base.count("/api"), 1)
+			tr.CloseIdleConnections()
+			assert.Equal(t, 1, tokens.closes)
+		})
 	}
 }

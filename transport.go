@@ -58,6 +58,9 @@ func New(cfg Config) (*Transport, error) {
 		backoff:     defaultBackoff,
 		sleep:       sleep,
 	}
+	if cfg.TokenClient != nil {
+		t.tokenClient = withinOrigin(cfg.TokenClient)
+	}
 	t.locker, _ = cfg.Store.(store.Locker)
 	return t, nil
 }
@@ -178,7 +181,15 @@ func (t *Transport) Token(ctx context.Context) (*oauth2.Token, error) {
 }
 
 // TokenSource returns an [oauth2.TokenSource] backed by t, for code that
-// wants an oauth2.TokenSource. Its Token method calls t.Token(ctx).
+// wants an oauth2.TokenSource (a gRPC credential, a cloud SDK). Its Token
+// method calls t.Token(ctx).
+//
+// Do not hand it to [oauth2.NewClient] or wrap it in an [oauth2.Transport]
+// to send requests: x/oauth2 then sets the Authorization header itself, and
+// whatever t sits under passes the request through untouched, so nothing of
+// what t does happens: no refresh on a 401, no [ErrLoggedOut], no host
+// check on redirects. Send requests with [Transport.Client], or put t under
+// the other library's transport.
 func (t *Transport) TokenSource(ctx context.Context) oauth2.TokenSource {
 	return tokenSource{t: t, ctx: ctx}
 }
@@ -245,22 +256,26 @@ func (t *Transport) Logout(ctx context.Context) error {
 	return nil
 }
 
-// CloseIdleConnections closes the idle connections of the base transport
-// and, if it has any, of the refresher. [http.Client.CloseIdleConnections]
-// relies on it. Every call reaches the base; the refresher's are closed by
-// one call at a time, which also ends a refresher whose client calls back
-// into t.
+// CloseIdleConnections closes the idle connections of the base transport,
+// of Config.TokenClient and, if it has any, of the refresher.
+// [http.Client.CloseIdleConnections] relies on it. Every call reaches the
+// base; the others are closed by one call at a time, which also ends a
+// client that calls back into t.
 func (t *Transport) CloseIdleConnections() {
 	type closer interface{ CloseIdleConnections() }
 	if c, ok := t.cfg.Base.(closer); ok {
 		c.CloseIdleConnections()
 	}
-	c, ok := t.cfg.Refresher.(closer)
-	if !ok || !t.closing.CompareAndSwap(false, true) {
+	if !t.closing.CompareAndSwap(false, true) {
 		return
 	}
 	defer t.closing.Store(false)
-	c.CloseIdleConnections()
+	if t.cfg.TokenClient != nil {
+		t.cfg.TokenClient.CloseIdleConnections()
+	}
+	if c, ok := t.cfg.Refresher.(closer); ok {
+		c.CloseIdleConnections()
+	}
 }
 
 // String describes t without its token.
