@@ -93,9 +93,13 @@ type Config struct {
 	// nothing is logged. Tokens are never logged.
 	Logger *slog.Logger
 
-	// OnRefreshStart is called when a shared refresh starts, on the
-	// refresh's goroutine, which may be a background one; it must not block.
-	OnRefreshStart func(ctx context.Context, reason Reason)
+	// OnRefreshStart is called when a shared refresh starts, with the
+	// refresh's context; the context it returns is the one the refresh runs
+	// with (the Refresher's, the store's and OnRefresh's), so that it can
+	// carry a trace span. Returning ctx itself changes nothing; a nil
+	// context is taken as ctx. It runs on the refresh's goroutine, which may
+	// be a background one, and must not block; a panic in it is logged.
+	OnRefreshStart func(ctx context.Context, reason Reason) context.Context
 
 	// OnRefresh is called when a shared refresh ends, successfully or not,
 	// on the refresh's goroutine, which may be a background one; it must not

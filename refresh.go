@@ -80,7 +80,11 @@ func (t *Transport) shared(ctx context.Context, from *state, reason Reason) (s *
 		}
 	}()
 	if t.cfg.OnRefreshStart != nil {
-		t.hook(ctx, "OnRefreshStart", func() { t.cfg.OnRefreshStart(ctx, reason) })
+		t.hook(ctx, "OnRefreshStart", func() {
+			if c := t.cfg.OnRefreshStart(ctx, reason); c != nil {
+				ctx = c
+			}
+		}, from.tok)
 	}
 	start := time.Now()
 	out := t.coordinate(ctx, from)

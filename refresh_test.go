@@ -307,3 +307,28 @@ func TestOnLogoutCallsBack(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "again", got.AccessToken)
 }
+
+type spanKey struct{}
+
+// TestOnRefreshStartContext: the context OnRefreshStart returns is the one
+// the refresh runs with, so a trace span started there is the parent of the
+// token request and ends in OnRefresh.
+func TestOnRefreshStartContext(t *testing.T) {
+	var seenByRefresher, seenByOnRefresh any
+	tr := newTransport(t, bearer.Config{
+		Refresher: bearer.RefresherFunc(func(ctx context.Context, _ *oauth2.Token) (*oauth2.Token, error) {
+			seenByRefresher = ctx.Value(spanKey{})
+			return &oauth2.Token{AccessToken: "access-1"}, nil
+		}),
+		Base: &fakeBase{respond: statusSeq(401, 200)},
+		OnRefreshStart: func(ctx context.Context, _ bearer.Reason) context.Context {
+			return context.WithValue(ctx, spanKey{}, "span-1")
+		},
+		OnRefresh: func(ctx context.Context, _ bearer.RefreshEvent) { seenByOnRefresh = ctx.Value(spanKey{}) },
+	}, tok1)
+	code, err := get(t, tr)
+	require.NoError(t, err)
+	assert.Equal(t, 200, code)
+	assert.Equal(t, "span-1", seenByRefresher)
+	assert.Equal(t, "span-1", seenByOnRefresh)
+}

@@ -130,11 +130,12 @@ func newSoak(t *testing.T) *soak {
 		Store:     store.NewMemory(s.srv.Issue()),
 		Base:      s.base,
 		OnLogout:  func(context.Context, error) { s.logouts.Add(1) },
-		OnRefreshStart: func(context.Context, bearer.Reason) {
+		OnRefreshStart: func(ctx context.Context, _ bearer.Reason) context.Context {
 			if rand.N(2) == 0 {
 				s.tokenFaults.Add(1)
 				s.srv.FailToken(1, soakTokenFaults[rand.N(len(soakTokenFaults))])
 			}
+			return ctx
 		},
 		OnRefresh: func(_ context.Context, ev bearer.RefreshEvent) {
 			if ev.Err != nil {

@@ -115,10 +115,11 @@ func (f *fixture) newClient(t *testing.T, opts clientOptions) *client {
 			c.mu.Unlock()
 			c.logouts.Add(1)
 		},
-		OnRefreshStart: func(_ context.Context, reason bearer.Reason) {
+		OnRefreshStart: func(ctx context.Context, reason bearer.Reason) context.Context {
 			c.mu.Lock()
 			c.reasons = append(c.reasons, reason)
 			c.mu.Unlock()
+			return ctx
 		},
 	})
 	require.NoError(t, err)
