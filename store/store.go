@@ -32,7 +32,10 @@ type Store interface {
 
 // Locker is implemented by stores that can be shared between processes or
 // machines. The Transport holds the lock while it reloads, refreshes and saves
-// the token, so that only one holder of the store refreshes at a time.
+// the token, so that only one holder of the store refreshes at a time, and
+// while it logs in or out. A shared store that is found empty under a token
+// that was saved in it was logged out by another holder: the Transport then
+// ends its session too, instead of saving its token back.
 type Locker interface {
 	// Lock blocks until the lock is held or ctx ends. The returned unlock
 	// function releases it.
