@@ -156,7 +156,7 @@ type outcome struct {
 }
 
 // errClearedElsewhere is the cause of a logout that another holder of the
-// store made: the store was emptied under a token that was saved in it.
+// store made: the store says it was cleared (store.ErrCleared).
 var errClearedElsewhere = errors.New("the token store was cleared by another holder (logged out elsewhere)")
 
 // coordinate refreshes the token, or adopts one that another holder of the
@@ -174,11 +174,11 @@ func (t *Transport) coordinate(ctx context.Context, from *state) outcome {
 		defer unlock()
 		stored, err := t.loadStore(ctx)
 		switch {
-		case isNotFound(err) && from.tok != nil && !from.unsaved:
+		case errors.Is(err, store.ErrCleared) && from.tok != nil:
 			return t.end(ctx, from, &RefreshError{Permanent: true, Err: errClearedElsewhere}, 0)
 		case isNotFound(err):
-			// Nothing saved yet, or this Transport's last save failed: the
-			// save after this refresh fills the store.
+			// Nothing saved yet, a save of this Transport's failed, or the
+			// store lost what it had: the save after this refresh fills it.
 		case err != nil:
 			return failed(&RefreshError{Err: fmt.Errorf("reading token store: %w", err)})
 		case t.older(stored):

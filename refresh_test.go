@@ -332,3 +332,51 @@ func TestOnRefreshStartContext(t *testing.T) {
 	assert.Equal(t, "span-1", seenByRefresher)
 	assert.Equal(t, "span-1", seenByOnRefresh)
 }
+
+// TestStoreThatLostItsToken: a shared store found empty without having been
+// cleared (a Redis without persistence after a restart) lost the token: the
+// Transport saves its own back instead of logging out, as it does after a
+// Logout elsewhere (TestLoginAndLogoutHoldTheStoreLock).
+func TestStoreThatLostItsToken(t *testing.T) {
+	st := &losingStore{Memory: store.NewMemory(tok1)}
+	var logouts int
+	api := &revokingAPI{}
+	tr := newTransport(t, bearer.Config{Refresher: &countingRefresher{}, Store: st, Base: &fakeBase{respond: api.respond},
+		OnLogout: func(context.Context, error) { logouts++ }}, nil)
+	_, err := tr.Token(context.Background())
+	require.NoError(t, err)
+	st.lose()
+	api.revoke("access-0")
+	code, err := get(t, tr)
+	require.NoError(t, err)
+	assert.Equal(t, 200, code)
+	assert.Zero(t, logouts)
+	saved, err := st.Load(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, "access-1", saved.AccessToken, "saved back")
+}
+
+// losingStore is a Memory that can lose what it holds, as a restarted Redis
+// without persistence does: it is then empty, not cleared.
+type losingStore struct {
+	*store.Memory
+	mu sync.Mutex
+}
+
+func (s *losingStore) lose() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.Memory = store.NewMemory(nil)
+}
+
+func (s *losingStore) mem() *store.Memory {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.Memory
+}
+
+func (s *losingStore) Load(ctx context.Context) (*oauth2.Token, error) { return s.mem().Load(ctx) }
+func (s *losingStore) Save(ctx context.Context, tok *oauth2.Token) error {
+	return s.mem().Save(ctx, tok)
+}
+func (s *losingStore) Lock(ctx context.Context) (func() error, error) { return s.mem().Lock(ctx) }

@@ -115,6 +115,9 @@ func (f *File) Load(ctx context.Context) (*oauth2.Token, error) {
 		return nil, err
 	}
 	tok, err := decodeToken(data)
+	if errors.Is(err, ErrCleared) {
+		return nil, clearedError{where: f.path}
+	}
 	if err != nil {
 		return nil, f.badFile(err, "")
 	}
@@ -150,26 +153,30 @@ func (f *File) Save(ctx context.Context, tok *oauth2.Token) error {
 	return nil
 }
 
-// Clear removes the token file. A missing file is not an error. A file
+// Clear removes the token from the token file: it replaces the file,
+// atomically, with one that holds no token and records that it was
+// cleared, so that the other processes that share it end their sessions too
+// (see [ErrCleared]); Load then returns an error matching ErrNotFound and
+// ErrCleared. A missing file is not an error, and stays missing. A file
 // that is not a token file of this store is left in place, with an error.
 func (f *File) Clear(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("store: clearing %s: %w", f.path, err)
 	}
-	// A token file that others may read is removed all the same: removing
-	// it is the fix.
-	if err := f.replaceable(false, "removed"); err != nil {
-		if errors.Is(err, ErrNotFound) {
+	// A token file that others may read is replaced all the same: that is
+	// the fix.
+	if err := f.replaceable(false, "replaced"); err != nil {
+		if errors.Is(err, ErrNotFound) { // missing, or cleared already
 			f.removeTemps(0)
 			return nil
 		}
 		return err
 	}
-	if err := os.Remove(f.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("store: clearing %s: %w", f.path, unwrapPath(err))
+	if err := f.writeAtomic(tombstone()); err != nil {
+		return err
 	}
 	f.removeTemps(0)
-	return f.syncDir()
+	return nil
 }
 
 // staleTemp is the age from which a temporary file of Save is taken for the
@@ -263,7 +270,9 @@ func (f *File) replaceable(checkMode bool, participle string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := decodeToken(data); err != nil {
+	if _, err := decodeToken(data); errors.Is(err, ErrCleared) {
+		return clearedError{where: f.path}
+	} else if err != nil {
 		return f.badFile(err, participle)
 	}
 	return nil

@@ -32,6 +32,17 @@ type fileToken struct {
 	RefreshToken string         `json:"refresh_token,omitempty"`
 	Expiry       *time.Time     `json:"expiry,omitempty"` // absent: the token does not expire
 	Extra        map[string]any `json:"extra,omitempty"`
+	Cleared      bool           `json:"cleared,omitempty"` // a tombstone: Clear was called, no token
+}
+
+// errTombstone is what decodeToken says of a file that Clear wrote.
+var errTombstone = clearedError{}
+
+// tombstone is the content Clear leaves: no token, and the fact that it was
+// cleared, so that the other holders of the file end their sessions too.
+func tombstone() []byte {
+	data, _ := json.Marshal(fileToken{Format: fileFormatName, Version: fileFormatVersion, Cleared: true})
+	return append(data, '\n')
 }
 
 // encodeToken renders tok as a version 1 token file, keeping the extras
@@ -100,6 +111,9 @@ func decodeToken(data []byte) (*oauth2.Token, error) {
 			return nil, errors.New(`has a malformed "expiry" field`)
 		}
 		return nil, errors.New("is malformed")
+	}
+	if ft.Cleared && ft.AccessToken == "" && ft.RefreshToken == "" {
+		return nil, errTombstone
 	}
 	if ft.AccessToken == "" && ft.RefreshToken == "" {
 		return nil, errors.New("has neither an access nor a refresh token")

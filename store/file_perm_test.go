@@ -108,14 +108,16 @@ func TestFileOwnerOnlyModesAreAccepted(t *testing.T) {
 	}
 }
 
-// TestFileClearRemovesOpenFile: Clear ends a session, and removing a token
-// file that others could read is the fix, not a risk.
-func TestFileClearRemovesOpenFile(t *testing.T) {
+// TestFileClearReplacesOpenFile: Clear ends a session, and replacing a
+// token file that others could read with a private tombstone is the fix,
+// not a risk.
+func TestFileClearReplacesOpenFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "token.json")
 	require.NoError(t, os.WriteFile(path, goodFile(t), 0o600))
 	require.NoError(t, os.Chmod(path, 0o644))
-	require.NoError(t, newFile(t, path).Clear(context.Background()))
-	assert.NoFileExists(t, path)
+	f := newFile(t, path)
+	require.NoError(t, f.Clear(context.Background()))
+	assertCleared(t, f)
 }
 
 // TestFileReadOnlyDirectory: with no permission to write in the directory,
@@ -196,6 +198,6 @@ func TestFileRefusesAnotherUsersFile(t *testing.T) {
 
 	if os.Geteuid() == 0 {
 		require.NoError(t, f.Clear(ctx))
-		assert.NoFileExists(t, path)
+		assertCleared(t, f)
 	}
 }

@@ -171,11 +171,37 @@ func TestFileClear(t *testing.T) {
 	require.NoError(t, f.Save(ctx, testToken()))
 
 	require.NoError(t, f.Clear(ctx))
-	assert.NoFileExists(t, path)
-	_, err := f.Load(ctx)
+	assertCleared(t, f)
+	assert.NoError(t, f.Clear(ctx), "clearing a cleared file")
+	assertCleared(t, f)
+	require.NoError(t, f.Save(ctx, testToken()), "a new login replaces the tombstone")
+	got, err := f.Load(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, testToken().AccessToken, got.AccessToken)
+
+	missing := filepath.Join(t.TempDir(), "no", "dir", "token.json")
+	assert.NoError(t, newFile(t, missing).Clear(ctx), "clearing in a missing directory")
+	assert.NoFileExists(t, missing)
+	_, err = newFile(t, missing).Load(ctx)
 	assert.ErrorIs(t, err, store.ErrNotFound)
-	assert.NoError(t, f.Clear(ctx), "clearing a missing file")
-	assert.NoError(t, newFile(t, filepath.Join(t.TempDir(), "no", "dir")).Clear(ctx), "clearing in a missing directory")
+	assert.NotErrorIs(t, err, store.ErrCleared, "never cleared")
+}
+
+// assertCleared checks that f holds no token and remembers the Clear: its
+// file is a private tombstone without any token in it.
+func assertCleared(t *testing.T, f *store.File) {
+	t.Helper()
+	_, err := f.Load(context.Background())
+	assert.ErrorIs(t, err, store.ErrNotFound)
+	assert.ErrorIs(t, err, store.ErrCleared)
+	assertNoSecret(t, err)
+	data, err := os.ReadFile(f.Path())
+	require.NoError(t, err)
+	assert.NotContains(t, string(data), secret)
+	assert.NotContains(t, string(data), testToken().AccessToken)
+	info, err := os.Stat(f.Path())
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), info.Mode().Perm())
 }
 
 func TestFileHonoursEndedContext(t *testing.T) {

@@ -14,8 +14,9 @@ import (
 type Memory struct {
 	lock slot
 
-	mu  sync.Mutex
-	tok *oauth2.Token
+	mu      sync.Mutex
+	tok     *oauth2.Token
+	cleared bool // Clear was called since the last Save
 }
 
 // NewMemory returns a Memory store holding tok, which may be nil.
@@ -27,10 +28,14 @@ func NewMemory(tok *oauth2.Token) *Memory {
 	return m
 }
 
-// Load returns a copy of the stored token, or ErrNotFound.
+// Load returns a copy of the stored token, or an error matching
+// ErrNotFound, and ErrCleared too after Clear.
 func (m *Memory) Load(ctx context.Context) (*oauth2.Token, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.cleared {
+		return nil, clearedError{}
+	}
 	if m.tok == nil {
 		return nil, ErrNotFound
 	}
@@ -43,15 +48,15 @@ func (m *Memory) Save(ctx context.Context, tok *oauth2.Token) error {
 		return fmt.Errorf("store: Save of a nil token")
 	}
 	m.mu.Lock()
-	m.tok = copyToken(tok)
+	m.tok, m.cleared = copyToken(tok), false
 	m.mu.Unlock()
 	return nil
 }
 
-// Clear forgets the stored token.
+// Clear forgets the stored token, and remembers that it was cleared.
 func (m *Memory) Clear(ctx context.Context) error {
 	m.mu.Lock()
-	m.tok = nil
+	m.tok, m.cleared = nil, true
 	m.mu.Unlock()
 	return nil
 }

@@ -49,11 +49,18 @@ func TestMemoryEmpty(t *testing.T) {
 	assert.ErrorIs(t, err, store.ErrNotFound)
 	assert.ErrorContains(t, m.Save(ctx, nil), "store: ")
 
+	assert.NotErrorIs(t, err, store.ErrCleared, "never cleared")
+
 	require.NoError(t, m.Save(ctx, &oauth2.Token{AccessToken: "at"}))
 	require.NoError(t, m.Clear(ctx))
 	_, err = m.Load(ctx)
 	assert.ErrorIs(t, err, store.ErrNotFound)
+	assert.ErrorIs(t, err, store.ErrCleared, "remembers the Clear")
 	assert.NoError(t, m.Clear(ctx), "clearing an empty store")
+	require.NoError(t, m.Save(ctx, &oauth2.Token{AccessToken: "again"}))
+	got, err := m.Load(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, "again", got.AccessToken)
 }
 
 func TestMemoryLock(t *testing.T) {

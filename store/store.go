@@ -18,6 +18,29 @@ import (
 // ErrNotFound is returned by [Store.Load] when the store holds no token.
 var ErrNotFound = errors.New("store: no token stored")
 
+// ErrCleared is matched, together with [ErrNotFound], by the error of
+// [Store.Load] after [Store.Clear]: the store remembers that it was cleared
+// (a logout), as opposed to never having had a token or having lost it, as
+// a Redis server without persistence does when it restarts. A Transport
+// that finds ErrCleared under a token it saved ends its session too (another
+// holder logged out); one that finds a plain ErrNotFound saves its token
+// back. Memory, File and redisstore remember; a Store that cannot returns
+// ErrNotFound alone.
+var ErrCleared = errors.New("store: the token was cleared (logged out)")
+
+// clearedError is Load's error after Clear: it matches ErrNotFound and
+// ErrCleared.
+type clearedError struct{ where string }
+
+func (e clearedError) Error() string {
+	if e.where == "" {
+		return ErrCleared.Error()
+	}
+	return "store: the token in " + e.where + " was cleared (logged out)"
+}
+
+func (e clearedError) Is(target error) bool { return target == ErrNotFound || target == ErrCleared }
+
 // Store persists one token pair. Implementations must be safe for concurrent
 // use. They must never put a token in an error message or a log line.
 type Store interface {
@@ -26,7 +49,9 @@ type Store interface {
 	Load(ctx context.Context) (*oauth2.Token, error)
 	// Save replaces the stored token.
 	Save(ctx context.Context, tok *oauth2.Token) error
-	// Clear removes the stored token. Clearing an empty store is not an error.
+	// Clear removes the stored token. Clearing an empty store is not an
+	// error. A store shared by several holders should remember that it was
+	// cleared (see ErrCleared).
 	Clear(ctx context.Context) error
 }
 

@@ -98,8 +98,12 @@ func New(client redis.UniversalClient, identity string, opts ...Option) (*Store,
 	}, nil
 }
 
+// tombstone is the value Clear leaves in the token key: no token, and the
+// fact that it was cleared, which a key that Redis lost cannot tell.
+const tombstone = `{"cleared":true}`
+
 // Load returns the stored token, or an error wrapping [store.ErrNotFound]
-// when there is none.
+// when there is none, and [store.ErrCleared] as well after [Store.Clear].
 func (s *Store) Load(ctx context.Context) (*oauth2.Token, error) {
 	b, err := s.client.Get(ctx, s.key).Result()
 	if errors.Is(err, redis.Nil) {
@@ -107,6 +111,9 @@ func (s *Store) Load(ctx context.Context) (*oauth2.Token, error) {
 	}
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: loading the token: %w", err)
+	}
+	if b == tombstone {
+		return nil, fmt.Errorf("redisstore: loading the token: %w (%w)", store.ErrCleared, store.ErrNotFound)
 	}
 	return decode([]byte(b))
 }
@@ -130,11 +137,15 @@ func (s *Store) Save(ctx context.Context, tok *oauth2.Token) error {
 	return nil
 }
 
-// Clear removes the stored token. While this Store holds the lock, it
-// refuses, like [Store.Save], to remove a token that another holder saved
-// after this one's lock expired.
+// Clear removes the stored token, leaving a value that says it was cleared
+// (see [store.ErrCleared]), so that the other holders end their sessions
+// rather than save theirs back, while a key that Redis lost (a restart
+// without persistence) is saved back. The value has the TTL of
+// [WithTokenTTL], if set. While this Store holds the lock, Clear refuses,
+// like [Store.Save], to remove a token that another holder saved after this
+// one's lock expired.
 func (s *Store) Clear(ctx context.Context) error {
-	if err := s.write(ctx, "", 0); err != nil {
+	if err := s.write(ctx, tombstone, s.opts.tokenTTL); err != nil {
 		return fmt.Errorf("redisstore: clearing the token: %w", err)
 	}
 	return nil
