@@ -28,8 +28,8 @@ var (
 // rejected) or the failure was transient (network, timeout, 5xx), in which
 // case a later request refreshes again. Its message never contains a token.
 type RefreshError struct {
-	// Permanent is true when retrying cannot help: the Transport has logged
-	// out.
+	// Permanent is true when retrying cannot help: the session is over, and
+	// the Transport has logged out if it was logged in.
 	Permanent bool
 	// StatusCode is the HTTP status of the token endpoint's last answer, or 0.
 	StatusCode int

@@ -101,7 +101,7 @@ func (t *Transport) callRefresher(ctx context.Context, base *oauth2.Token) (tok 
 		tok, err = t.cfg.Refresher.Refresh(ctx, cur)
 		return err
 	}, base)
-	return tok, err
+	return tok, redact(err, base) // a Refresher of the user's may echo the tokens
 }
 
 // lockStore takes the store's lock. The unlock it returns logs a failure to

@@ -41,7 +41,11 @@ func (t *Transport) refresh(ctx context.Context, from *state, reason Reason) (*s
 		if r.Err != nil {
 			return nil, r.Err
 		}
-		return usable(r.Val.(*state))
+		s := r.Val.(*state)
+		if s.gen != from.gen && s.loggedOut == nil && s.auth == "" {
+			return t.tokenFor(ctx) // a newer login that has yet to be refreshed
+		}
+		return usable(s)
 	case <-ctx.Done():
 		return nil, &stepError{step: "waiting for token refresh", err: ctx.Err()}
 	}
@@ -140,11 +144,23 @@ func (t *Transport) endSession(ctx context.Context, err error, ended *oauth2.Tok
 // made under it never carry a token. Token requests use the client that the
 // caller put under oauth2.HTTPClient, or one over Config.Base.
 func (t *Transport) refreshContext(ctx context.Context) context.Context {
-	ctx = SkipAuth(context.WithoutCancel(ctx))
+	ctx = context.WithValue(SkipAuth(context.WithoutCancel(ctx)), inRefreshKey{}, t)
 	if _, ok := ctx.Value(oauth2.HTTPClient).(*http.Client); !ok {
 		ctx = context.WithValue(ctx, oauth2.HTTPClient, t.tokenClient)
 	}
 	return ctx
+}
+
+// inRefreshKey marks the context of a shared refresh of the Transport it
+// holds: code of the user's that calls back into that Transport from there
+// (a Refresher or a hook calling Token) gets the current token at once
+// instead of waiting for the refresh it runs in.
+type inRefreshKey struct{}
+
+// inRefresh reports whether ctx is that of one of t's shared refreshes.
+func (t *Transport) inRefresh(ctx context.Context) bool {
+	v, _ := ctx.Value(inRefreshKey{}).(*Transport)
+	return v == t
 }
 
 // outcome is what one coordination came to.
@@ -172,6 +188,11 @@ func (t *Transport) coordinate(ctx context.Context, from *state) outcome {
 			return failed(&RefreshError{Err: fmt.Errorf("locking token store: %w", err)})
 		}
 		defer unlock()
+		if cur := t.cur.Load(); cur != nil && cur.gen != from.gen {
+			// SetToken or Logout came while this refresh waited for the
+			// lock: refreshing from would spend the new login's refresh token.
+			return outcome{state: cur, ev: RefreshEvent{Adopted: true}}
+		}
 		stored, err := t.loadStore(ctx)
 		switch {
 		case errors.Is(err, store.ErrCleared) && from.tok != nil:
@@ -181,7 +202,7 @@ func (t *Transport) coordinate(ctx context.Context, from *state) outcome {
 			// store lost what it had: the save after this refresh fills it.
 		case err != nil:
 			return failed(&RefreshError{Err: fmt.Errorf("reading token store: %w", err)})
-		case t.older(stored):
+		case t.older(stored) || (from.unsaved && sameToken(stored, from.inStore)):
 			if err := t.saveStore(ctx, from.tok); err != nil {
 				t.log(ctx, warnLevel, "bearer: repairing token store failed", "error", err)
 			}

@@ -17,7 +17,11 @@ import (
 // never given a token by a Transport, so a Refresher may safely use a client
 // built on the Transport it serves. Refresh may run on a goroutine of its
 // own, for a background refresh; a panic in it fails that refresh with an
-// error and is logged.
+// error and is logged. A Refresher (or a hook) that calls the Transport's
+// Token from inside a refresh must pass the ctx it was given: it then gets
+// the current token at once, where a call with another context would wait
+// for the refresh it runs in. Its errors are redacted of the tokens it was
+// given before anything shows them.
 type Refresher interface {
 	Refresh(ctx context.Context, current *oauth2.Token) (*oauth2.Token, error)
 }

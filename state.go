@@ -21,7 +21,8 @@ type state struct {
 	waitAt    time.Time     // from here on requests wait for the refresh
 	loggedOut error         // non-nil: requests fail fast with it
 	adopted   bool          // saved by another holder of the store, not refreshed here
-	unsaved   bool          // refreshed here, but saving it failed: the store may hold an older pair
+	unsaved   bool          // refreshed here, but saving it failed: the store holds inStore
+	inStore   *oauth2.Token // the pair last known to be in the store
 
 	running atomic.Bool  // a background refresh of this state is under way
 	retryAt atomic.Int64 // unix nanos: after a transient failure, no early refresh before then
@@ -124,6 +125,9 @@ func (t *Transport) tokenFor(ctx context.Context) (*state, error) {
 	if s.valid(now) && s.backingOff(now) {
 		return s, nil
 	}
+	if t.inRefresh(ctx) {
+		return usable(s) // called back from inside a refresh: never wait for it
+	}
 	reason := ReasonExpiring
 	if s.auth == "" {
 		reason = ReasonNoToken
@@ -176,7 +180,7 @@ func (t *Transport) replace(from *state, next func(now time.Time) *state) (s *st
 func (t *Transport) adopt(from *state, tok *oauth2.Token) *state {
 	s, _ := t.replace(from, func(now time.Time) *state {
 		s := t.newState(tok, now, false)
-		s.adopted = true
+		s.adopted, s.inStore = true, tok
 		return s
 	})
 	return s
@@ -191,7 +195,10 @@ func (t *Transport) install(ctx context.Context, from *state, base, tok *oauth2.
 		saveErr = t.saveStore(ctx, tok)
 		t.past.add(base, tok)
 		s := t.newState(tok, now, true)
-		s.unsaved = saveErr != nil
+		s.unsaved, s.inStore = saveErr != nil, tok
+		if s.unsaved {
+			s.inStore = from.inStore
+		}
 		return s
 	})
 	if !ok {
@@ -284,6 +291,7 @@ func (t *Transport) load(ctx context.Context) (*state, error) {
 			return s, nil // SetToken won the race
 		}
 		s := t.newState(tok, t.now(), false)
+		s.inStore = tok
 		t.cur.Store(s)
 		return s, nil
 	})

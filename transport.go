@@ -224,6 +224,7 @@ func (t *Transport) SetToken(ctx context.Context, tok *oauth2.Token) error {
 		return fmt.Errorf("bearer: SetToken: saving token: %w", err)
 	}
 	s := t.newState(&c, t.now(), false)
+	s.inStore = &c
 	if old := t.cur.Load(); old != nil {
 		t.past.add(old.tok, s.tok)
 	}
@@ -249,6 +250,9 @@ func (t *Transport) Logout(ctx context.Context) error {
 			return fmt.Errorf("bearer: Logout: locking token store: %w", err)
 		}
 		defer unlock()
+		if t.cur.Load() != s {
+			return nil // a SetToken came after this Logout: its login stands
+		}
 	}
 	if err := t.protect(ctx, "store Clear", func() error { return t.cfg.Store.Clear(ctx) }); err != nil {
 		return fmt.Errorf("bearer: Logout: clearing token store: %w", err)
