@@ -106,8 +106,12 @@ func retryableUnder(e *env, policy retryablehttp.CheckRetry) (*retryablehttp.Cli
 	return rc, wired{tr: tr, attempts: cnt}
 }
 
-func wireRetryablehttp(e *env) wired {
-	rc, w := retryableUnder(e, checkRetry)
+func wireRetryablehttp(e *env) wired { return retryableWired(e, checkRetry) }
+
+// retryableWired is the Transport under retryablehttp's Client.Do with
+// policy as CheckRetry (nil: retryablehttp's default).
+func retryableWired(e *env, policy retryablehttp.CheckRetry) wired {
+	rc, w := retryableUnder(e, policy)
 	w.send = retryableSend(rc)
 	return w
 }
@@ -137,25 +141,36 @@ func wireRetryablehttpStandard(e *env) wired {
 // wireRetryablehttpAsBase puts the Transport on top, retryablehttp under it
 // as its Base, and retryablehttp's inner, plain client as TokenClient, so
 // that token requests are not retried five times each.
-func wireRetryablehttpAsBase(e *env) wired {
+func wireRetryablehttpAsBase(e *env) wired { return retryableBase(e, true) }
+
+// retryableBase is the Transport over retryablehttp; withTokenClient gives
+// it retryablehttp's inner client as TokenClient.
+func retryableBase(e *env, withTokenClient bool) wired {
 	rc := newRetryableClient(e)
-	tr := e.transport(bearer.Config{
-		Base:        &retryablehttp.RoundTripper{Client: rc},
-		TokenClient: rc.HTTPClient,
-	})
+	cfg := bearer.Config{Base: &retryablehttp.RoundTripper{Client: rc}}
+	if withTokenClient {
+		cfg.TokenClient = rc.HTTPClient
+	}
+	tr := e.transport(cfg)
 	cnt := &counting{rt: tr}
 	return wired{tr: tr, attempts: cnt, send: stdSend(&http.Client{Transport: cnt})}
 }
 
 const restyRetries = 3
 
-func wireRestyV2(e *env) wired {
+func wireRestyV2(e *env) wired { return restyV2Wired(e, restyV2Condition) }
+
+// restyV2Wired is the Transport under resty v2 with three retries and a
+// retry condition; nil leaves resty's default (retry on any error).
+func restyV2Wired(e *env, cond restyv2.RetryConditionFunc) wired {
 	tr := e.transport(bearer.Config{})
 	cnt := &counting{rt: tr}
 	c := restyv2.New().SetTransport(cnt).
 		SetRetryCount(restyRetries).
-		SetRetryWaitTime(time.Millisecond).SetRetryMaxWaitTime(time.Millisecond).
-		AddRetryCondition(restyV2Condition)
+		SetRetryWaitTime(time.Millisecond).SetRetryMaxWaitTime(time.Millisecond)
+	if cond != nil {
+		c.AddRetryCondition(cond)
+	}
 	c.SetLogger(silent{})
 	return wired{tr: tr, attempts: cnt, send: restyV2Send(c)}
 }
@@ -174,14 +189,19 @@ func restyV2Send(c *restyv2.Client) sendFunc {
 	}
 }
 
-func wireRestyV3(e *env) wired {
+func wireRestyV3(e *env) wired { return restyV3Wired(e, restyV3Condition) }
+
+// restyV3Wired is the Transport under resty v3 with three retries and, if
+// cond is not nil, resty's default conditions replaced by cond.
+func restyV3Wired(e *env, cond restyv3.RetryConditionFunc) wired {
 	tr := e.transport(bearer.Config{})
 	cnt := &counting{rt: tr}
 	c := restyv3.New().SetTransport(cnt).
 		SetRetryCount(restyRetries).
-		SetRetryWaitTime(time.Millisecond).SetRetryMaxWaitTime(time.Millisecond).
-		SetRetryDefaultConditions(false).
-		AddRetryConditions(restyV3Condition)
+		SetRetryWaitTime(time.Millisecond).SetRetryMaxWaitTime(time.Millisecond)
+	if cond != nil {
+		c.SetRetryDefaultConditions(false).AddRetryConditions(cond)
+	}
 	c.SetLogger(silent{})
 	e.t.Cleanup(func() { _ = c.Close() })
 	return wired{tr: tr, attempts: cnt, send: restyV3Send(c)}
