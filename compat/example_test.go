@@ -6,9 +6,14 @@ import (
 	"fmt"
 	"log"
 	"net/http"
+	"os"
+	"strings"
+	"testing"
 
 	restyv2 "github.com/go-resty/resty/v2"
 	"github.com/hashicorp/go-retryablehttp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
 	restyv3 "resty.dev/v3"
 
@@ -139,4 +144,24 @@ func Example_resty() {
 	// Output:
 	// 200 200
 	// true true
+}
+
+// TestREADMERecipes: the README's section on other HTTP clients quotes the
+// test for bearer's errors and the resty condition from this file; they
+// must not drift apart. (The README keeps one Go block, the quickstart, so
+// the recipes are inline.)
+func TestREADMERecipes(t *testing.T) {
+	src, err := os.ReadFile("example_test.go")
+	require.NoError(t, err)
+	readme, err := os.ReadFile("../README.md")
+	require.NoError(t, err)
+
+	_, rest, found := strings.Cut(string(src), "func bearerGaveUp(err error) bool {\n\treturn ")
+	require.True(t, found, "bearerGaveUp is not a single return")
+	expr, _, _ := strings.Cut(rest, "\n")
+	assert.Contains(t, string(readme), "`"+expr+"`", "the README quotes bearerGaveUp")
+
+	const cond = "err != nil && !bearerGaveUp(err)"
+	assert.Equal(t, 2, strings.Count(string(src), "return "+cond), "both resty conditions are the README's")
+	assert.Contains(t, string(readme), "`"+cond+"`")
 }
