@@ -40,7 +40,7 @@ func TestRetryPolicies(t *testing.T) {
 		// own requests; without TokenClient its token requests go through
 		// the Base, and each of the three is sent five times.
 		{"retryablehttp as Base, no TokenClient", func(e *env) wired { return retryableBase(e, false) }, 15, 1, 1},
-		{"retryablehttp as Base, TokenClient", wireRetryablehttpAsBase, 3, 1, 1},
+		{"retryablehttp as Base, with TokenClient", wireRetryablehttpAsBase, 3, 1, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

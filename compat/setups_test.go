@@ -138,18 +138,21 @@ func wireRetryablehttpStandard(e *env) wired {
 	return w
 }
 
-// wireRetryablehttpAsBase puts the Transport on top, retryablehttp under it
-// as its Base, and retryablehttp's inner, plain client as TokenClient, so
-// that token requests are not retried five times each.
+// wireRetryablehttpAsBase puts the Transport on top and retryablehttp under
+// it as its Base, as the README says: token requests go through a plain
+// client over retryablehttp's transport, so that they are not retried five
+// times each, and retryablehttp's inner client does not follow redirects,
+// so that they come back up through the Transport.
 func wireRetryablehttpAsBase(e *env) wired { return retryableBase(e, true) }
 
-// retryableBase is the Transport over retryablehttp; withTokenClient gives
-// it retryablehttp's inner client as TokenClient.
-func retryableBase(e *env, withTokenClient bool) wired {
+// retryableBase is the Transport over retryablehttp; documented adds the
+// README's TokenClient and CheckRedirect.
+func retryableBase(e *env, documented bool) wired {
 	rc := newRetryableClient(e)
 	cfg := bearer.Config{Base: &retryablehttp.RoundTripper{Client: rc}}
-	if withTokenClient {
-		cfg.TokenClient = rc.HTTPClient
+	if documented {
+		cfg.TokenClient = &http.Client{Transport: rc.HTTPClient.Transport}
+		rc.HTTPClient.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	}
 	tr := e.transport(cfg)
 	cnt := &counting{rt: tr}
