@@ -19,7 +19,8 @@ import (
 // TestOAuth2HelpersBypassBearer records what Transport.TokenSource's doc
 // warns about. Wrapped in oauth2.NewClient, or in an oauth2.Transport over
 // the Transport, the token source makes x/oauth2 set the Authorization
-// header itself, and the Transport passes such a request through untouched:
+// header itself, and the request goes out over x/oauth2's base, or through
+// the Transport, which passes a request with that header through untouched:
 // a revoked token is sent again and again (x/oauth2's ReuseTokenSource
 // keeps it until its expiry), every request gets the 401, nothing refreshes,
 // and the token follows a redirect to another host. Neither wiring is
@@ -30,8 +31,12 @@ func TestOAuth2HelpersBypassBearer(t *testing.T) {
 		client func(tr *bearer.Transport) *http.Client
 	}{
 		{"oauth2.NewClient(ctx, tr.TokenSource(ctx))", func(tr *bearer.Transport) *http.Client {
-			ctx := context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Transport: tr})
-			return oauth2.NewClient(ctx, tr.TokenSource(context.Background()))
+			ctx := context.Background()
+			return oauth2.NewClient(ctx, tr.TokenSource(ctx))
+		}},
+		{"the same, with tr.Client() as the context's client", func(tr *bearer.Transport) *http.Client {
+			ctx := context.WithValue(context.Background(), oauth2.HTTPClient, tr.Client())
+			return oauth2.NewClient(ctx, tr.TokenSource(ctx))
 		}},
 		{"oauth2.Transport over the Transport", func(tr *bearer.Transport) *http.Client {
 			return &http.Client{Transport: &oauth2.Transport{Source: tr.TokenSource(context.Background()), Base: tr}}
