@@ -32,7 +32,10 @@ type Config struct {
 
 	// Base sends the requests. If nil, http.DefaultTransport is used. The
 	// token requests of the refreshers go through Base too, unless
-	// TokenClient is set.
+	// TokenClient is set. A Base that follows redirects itself (one with an
+	// http.Client inside, as go-retryablehttp's) takes the hops out of the
+	// Transport's sight, and so out of its rules of where the token goes:
+	// give it a CheckRedirect that returns http.ErrUseLastResponse.
 	Base http.RoundTripper
 
 	// TokenClient sends the token requests of every refresher in this

@@ -68,10 +68,11 @@ func (e *RefreshError) Unwrap() error { return e.Err }
 // [*url.Error], as they do for a plain transport's error.
 func (e *RefreshError) Timeout() bool { return isTimeout(e.Err) }
 
-// Temporary reports whether a later refresh may succeed: it is !Permanent.
-// A retry layer above the Transport need not retry either way: the
-// Transport has already retried a transient failure.
-func (e *RefreshError) Temporary() bool { return !e.Permanent }
+// Temporary reports false: a retry layer above the Transport (resty, for
+// one, retries errors whose Temporary says true) should not retry a refresh
+// error. The Transport has already retried a transient failure with
+// backoff, and a permanent one cannot succeed; Permanent tells them apart.
+func (e *RefreshError) Temporary() bool { return false }
 
 // stepError is what a request gets when a step before sending fails:
 // reading the token store, or waiting for it or for a refresh until the
@@ -85,7 +86,7 @@ type stepError struct {
 func (e *stepError) Error() string   { return "bearer: " + e.step + ": " + e.err.Error() }
 func (e *stepError) Unwrap() error   { return e.err }
 func (e *stepError) Timeout() bool   { return isTimeout(e.err) }
-func (e *stepError) Temporary() bool { return true }
+func (e *stepError) Temporary() bool { return e.Timeout() }
 
 // isTimeout reports whether err is, or wraps, a passed deadline or an error
 // that says it is a timeout.

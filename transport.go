@@ -188,8 +188,9 @@ func (t *Transport) Token(ctx context.Context) (*oauth2.Token, error) {
 // to send requests: x/oauth2 then sets the Authorization header itself, and
 // whatever t sits under passes the request through untouched, so nothing of
 // what t does happens: no refresh on a 401, no [ErrLoggedOut], no host
-// check on redirects. Send requests with [Transport.Client], or put t under
-// the other library's transport.
+// check on redirects. Send requests with [Transport.Client], or give t to
+// the other library as its transport (go-retryablehttp, resty, a generated
+// client); see the README's recipes.
 func (t *Transport) TokenSource(ctx context.Context) oauth2.TokenSource {
 	return tokenSource{t: t, ctx: ctx}
 }

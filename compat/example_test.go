@@ -47,9 +47,10 @@ func restyV2Condition(_ *restyv2.Response, err error) bool {
 	return err != nil && !bearerGaveUp(err)
 }
 
-// restyV3Condition is the same for resty v3, whose default conditions must
-// be turned off with SetRetryDefaultConditions(false): they retry any error
-// whose Temporary method says true, as a transient RefreshError's does.
+// restyV3Condition is the same for resty v3. Its default conditions retry
+// any error whose Temporary method says true, which bearer's errors do not
+// say, so they leave bearer's errors alone; a condition of your own still
+// needs the check.
 func restyV3Condition(_ *restyv3.Response, err error) bool {
 	return err != nil && !bearerGaveUp(err)
 }

@@ -33,8 +33,9 @@ func TestRetryPolicies(t *testing.T) {
 		{"resty v2, SetRetryCount(3) only", func(e *env) wired { return restyV2Wired(e, nil) }, 12, 4, 4},
 		{"resty v2, restyV2Condition", wireRestyV2, 3, 1, 1},
 		// resty v3's default condition retries an error whose Temporary()
-		// is true: a transient RefreshError's is, a logout's error has none.
-		{"resty v3, SetRetryCount(3) only", func(e *env) wired { return restyV3Wired(e, nil) }, 12, 4, 1},
+		// is true: a RefreshError's is false (it was retried already), a
+		// logout's error has none.
+		{"resty v3, SetRetryCount(3) only", func(e *env) wired { return restyV3Wired(e, nil) }, 3, 1, 1},
 		{"resty v3, restyV3Condition", wireRestyV3, 3, 1, 1},
 		// On top of a retrying Base, the Transport sees no retry of its
 		// own requests; without TokenClient its token requests go through
