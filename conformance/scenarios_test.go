@@ -51,11 +51,14 @@ func TestConformance(t *testing.T) {
 // longTTL outlives every scenario that does not wait for expiry.
 const longTTL = time.Hour
 
-// proactiveRefresh: a token near its expiry is refreshed before it is sent,
-// so the resource never sees a token it refuses. The server's tokens expire
-// on the real clock, which the Transport reads (its clock cannot be set
-// from outside its package), so the test polls with a short tick until the
-// refresh point is reached, at most a few seconds.
+// proactiveRefresh: a token near its expiry is refreshed before it
+// expires, in the background while calls go on with it. The server's tokens
+// expire on the real clock, which the Transport reads (its clock cannot be
+// set from outside its package), so the test polls with a short tick until
+// the new token is in use, at most a few seconds. A server that revokes the
+// previous access token when it refreshes (zitadel) may refuse the one call
+// that was under way with it meanwhile: that call is retried with the new
+// token, without another refresh, and succeeds.
 func proactiveRefresh(t *testing.T, p provider) {
 	f := p.start(t, 3*time.Second)
 	c := f.newClient(t, clientOptions{})
@@ -65,19 +68,17 @@ func proactiveRefresh(t *testing.T, p provider) {
 		if status, err := c.get(t.Context(), f); err != nil || status != http.StatusOK {
 			failures.Add(1)
 		}
-		return len(c.refreshReasons()) > 0
-	}, 10*time.Second, 50*time.Millisecond, "no refresh before the token expired")
+		tok, err := c.tr.Token(t.Context())
+		return err == nil && tok.AccessToken != f.login.AccessToken
+	}, 10*time.Second, 50*time.Millisecond, "no new token before the old one expired")
 
 	assert.Zero(t, failures.Load(), "every call succeeds")
-	assert.Zero(t, f.api.rejected.Load(), "no call carried a token that the server refused")
-	assert.Equal(t, int64(calls.Load()), f.api.accepted.Load())
+	assert.LessOrEqual(t, f.api.rejected.Load(), int64(1), "at most the call under way during the refresh met a refused token")
+	assert.Equal(t, int64(calls.Load()), f.api.accepted.Load(), "each call accepted once, retried or not")
 	for _, r := range c.refreshReasons() {
-		assert.Equal(t, bearer.ReasonExpiring, r)
+		assert.Equal(t, bearer.ReasonExpiring, r, "no refresh for a refused token: it was retried with the new one")
 	}
-	assert.GreaterOrEqual(t, f.grants.refreshes(), 1)
-	tok, err := c.tr.Token(t.Context())
-	require.NoError(t, err)
-	assert.NotEqual(t, f.login.AccessToken, tok.AccessToken, "a new access token is in use")
+	assert.Equal(t, 1, f.grants.refreshes())
 }
 
 // reactiveAfterRevocation: the server revokes the access token; the next
