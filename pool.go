@@ -79,10 +79,13 @@ type Pool struct {
 	proto *Transport // the validated template; its connections are everyone's
 	now   func() time.Time
 
-	mu      sync.Mutex
-	members map[string]*member
-	lru     member                   // sentinel: lru.next is the most recently used
-	mem     map[string]*store.Memory // nil Store: the in-memory stores of dropped identities
+	coarse time.Duration // how finely the pool tells when an identity was last used
+
+	mu        sync.Mutex
+	members   map[string]*member
+	lru       member                   // sentinel: lru.next is the most recently used
+	nextSweep time.Time                // when to look for idle identities again
+	mem       map[string]*store.Memory // nil Store: the in-memory stores of dropped identities
 }
 
 // member is one identity held by the pool.
@@ -96,7 +99,7 @@ type member struct {
 	mem        *store.Memory             // nil Store: the identity's store
 
 	// Guarded by Pool.mu.
-	last       time.Time // when the last request started
+	last       time.Time // when a request started, to within Pool.coarse
 	prev, next *member
 }
 
@@ -120,7 +123,10 @@ func NewPool(cfg PoolConfig) (*Pool, error) {
 	if cfg.MaxIdentities == 0 {
 		cfg.MaxIdentities = DefaultMaxIdentities
 	}
-	p := &Pool{cfg: cfg, proto: proto, now: time.Now, members: make(map[string]*member)}
+	p := &Pool{cfg: cfg, proto: proto, now: time.Now, coarse: maxCoarse, members: make(map[string]*member)}
+	if cfg.IdleTimeout > 0 {
+		p.coarse = min(maxCoarse, cfg.IdleTimeout/16)
+	}
 	p.lru.prev, p.lru.next = &p.lru, &p.lru
 	if cfg.Store == nil {
 		p.mem = make(map[string]*store.Memory)
@@ -230,7 +236,9 @@ func (p *Pool) acquire(ctx context.Context, id string) (*member, error) {
 		m = p.admit(id)
 	}
 	m.inUse.Add(1)
-	p.touch(m, now)
+	if !found || now.Sub(m.last) >= p.coarse {
+		p.touch(m, now)
+	}
 	p.sweep(now)
 	p.mu.Unlock()
 	if m.tr.Load() != nil {
@@ -289,20 +297,27 @@ func (p *Pool) touch(m *member, now time.Time) {
 	m.prev.next, m.next.prev = m, m
 }
 
+// maxCoarse bounds Pool.coarse. A member is moved to the front of the
+// recency list at most once per Pool.coarse, and idle members are looked for
+// as often: a request for an identity used a moment ago touches nothing but
+// that identity's member, which matters with thousands of them.
+const maxCoarse = time.Second
+
 // sweepSteps bounds how many of the least recently used members one
-// request looks at for idleness: a few are enough to keep up with the
-// requests, and the cost of a request stays the same.
-const sweepSteps = 4
+// request looks at for idleness, so that no request pays for many.
+const sweepSteps = 64
 
 // sweep drops members idle for longer than IdleTimeout, starting with the
-// least recently used. Its caller holds p.mu.
+// least recently used, once per p.coarse, or at the next request while
+// there may be more. Its caller holds p.mu.
 func (p *Pool) sweep(now time.Time) {
-	if p.cfg.IdleTimeout < 0 {
+	if p.cfg.IdleTimeout < 0 || now.Before(p.nextSweep) {
 		return
 	}
 	e := p.lru.prev
 	for range sweepSteps {
 		if e == &p.lru || now.Sub(e.last) < p.cfg.IdleTimeout {
+			p.nextSweep = now.Add(p.coarse)
 			return
 		}
 		prev := e.prev
