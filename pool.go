@@ -410,6 +410,9 @@ func (p *Pool) transport(m *member) (*Transport, error) {
 		return nil, err // the template was checked in NewPool
 	}
 	t.now = p.now
+	// What New derives from the template alone is the same for every
+	// identity: share it rather than hold a copy per identity.
+	t.hosts, t.tokenClient = p.proto.hosts, p.proto.tokenClient
 	return t, nil
 }
 

@@ -73,23 +73,29 @@ func poolRequests(b *testing.B) []*http.Request {
 
 // BenchmarkPoolHotPath measures one RoundTrip with a valid token over a
 // stub base, the requests going round 10,000 users: through one Transport
-// and through a Pool of one Transport per user. Compare them with
-// benchstat -col /contender.
+// and through a Pool of one Transport per user. With burst=1 each request is
+// for another user than the one before, so each of the pool's finds a cold
+// user; with burst=8 each user sends 8 in a row, as a backend's handler
+// making several calls for one user does. Compare them with benchstat
+// -col /contender.
 func BenchmarkPoolHotPath(b *testing.B) {
-	for _, c := range poolContenders {
-		b.Run("contender="+c.name, func(b *testing.B) {
-			e := hotPathEnv()
-			rt, reqs := c.new(b, e), poolRequests(b)
-			b.ReportAllocs()
-			i := 0
-			for b.Loop() {
-				resp, err := rt.RoundTrip(reqs[i])
-				if err != nil || resp.StatusCode != http.StatusOK {
-					b.Fatalf("RoundTrip: %v", err)
+	for _, burst := range []int{1, 8} {
+		for _, c := range poolContenders {
+			b.Run(fmt.Sprintf("burst=%d/contender=%s", burst, c.name), func(b *testing.B) {
+				rt, reqs := c.new(b, hotPathEnv()), poolRequests(b)
+				b.ReportAllocs()
+				cpu := startCPU()
+				i := 0
+				for b.Loop() {
+					resp, err := rt.RoundTrip(reqs[i/burst])
+					if err != nil || resp.StatusCode != http.StatusOK {
+						b.Fatalf("RoundTrip: %v", err)
+					}
+					i = (i + 1) % (len(reqs) * burst)
 				}
-				i = (i + 1) % len(reqs)
-			}
-		})
+				cpu.report(b, b.N) // after b.Loop, b.N is the number of iterations
+			})
+		}
 	}
 }
 
