@@ -76,6 +76,15 @@
 // [Transport.Logout] hold the store's lock, so that no refresh elsewhere
 // undoes them; Config.OnLogout runs after that lock is released.
 //
+// # Many users
+//
+// A backend that calls APIs on behalf of many users sends through one
+// [Pool]: each request names its user with [WithIdentity], and is sent as
+// that user's own Transport, built on demand from a template Config and the
+// user's store, would send it. A request that names nobody fails with
+// [ErrNoIdentity]. Idle users are dropped from memory and reloaded from
+// their store on their next request.
+//
 // # Departures from the RoundTripper rules
 //
 // net/http asks a RoundTripper not to interpret responses and to return an

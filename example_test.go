@@ -283,3 +283,53 @@ func TestREADMEQuickstart(t *testing.T) {
 		"the README has more than one Go block: keep each in sync with an example, as this test does for the quickstart")
 	assert.Contains(t, string(readme), want.String(), "README.md's quickstart differs from ExampleNew")
 }
+
+// A Pool sends each request with the token of the user its context names:
+// here the server revokes every access token, each user's next request
+// costs one refresh of their own token, and a request that names nobody
+// fails before it reaches the server.
+func ExampleNewPool() {
+	srv := authtest.NewServer(authtest.Options{Rotate: true, ReuseDetection: true})
+	defer srv.Close()
+	ctx := context.Background()
+	pool, err := bearer.NewPool(bearer.PoolConfig{
+		Transport: bearer.Config{Refresher: bearer.OAuth2(srv.Config())},
+		OnLogout: func(_ context.Context, id string, err error) {
+			log.Printf("%s must log in again: %v", id, err)
+		},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer pool.CloseIdleConnections()
+	for _, user := range []string{"alice", "bob"} {
+		if err := pool.SetToken(ctx, user, srv.Issue()); err != nil { // at each user's login
+			log.Fatal(err)
+		}
+	}
+	srv.RevokeAccessTokens()
+
+	get := func(ctx context.Context) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.APIURL+"/me", nil)
+		if err != nil {
+			log.Fatal(err)
+		}
+		resp, err := pool.Client().Do(req)
+		if err != nil {
+			fmt.Println(errors.Is(err, bearer.ErrNoIdentity))
+			return
+		}
+		resp.Body.Close()
+		user, _ := bearer.IdentityFrom(ctx)
+		fmt.Println(user, resp.Status)
+	}
+	get(bearer.WithIdentity(ctx, "alice"))
+	get(bearer.WithIdentity(ctx, "bob"))
+	get(ctx)
+	fmt.Println(srv.Stats().Refreshes, "refreshes")
+	// Output:
+	// alice 200 OK
+	// bob 200 OK
+	// true
+	// 2 refreshes
+}

@@ -22,3 +22,14 @@ func SetSleep(t *Transport, sleep func(ctx context.Context, d time.Duration) err
 
 // Settle waits until the background refreshes that t has started are over.
 func Settle(t *Transport) { t.bg.Wait() }
+
+// SetPoolClock replaces p's clock, and that of the Transports it builds
+// from then on. Call it before p is used.
+func SetPoolClock(p *Pool, now func() time.Time) { p.now = now }
+
+// PoolHeld returns how many identities p holds in memory.
+func PoolHeld(p *Pool) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.members)
+}
