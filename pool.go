@@ -32,9 +32,11 @@ var ErrNoIdentity = errors.New("bearer: the request names no identity (see beare
 type PoolConfig struct {
 	// Transport is the template of every identity's Transport: Refresher,
 	// Base, TokenClient, Leeway, Hosts, hooks and the rest apply to each
-	// identity as they would to one [Transport]. Its Store and OnLogout must
-	// be nil: the pool's Store and OnLogout take their place. The hooks
-	// are told the identity by their context (see [IdentityFrom]).
+	// identity as they would to one [Transport]. Its Store must be nil: the
+	// pool's Store takes its place. The hooks are told the identity by their
+	// context (see [IdentityFrom]); its OnLogout, if set, runs before
+	// PoolConfig.OnLogout, for code that wires a Config's hooks (such as
+	// otelbearer.Instrument on this template).
 	Transport Config
 
 	// Store returns the store of an identity's token: a file per identity,
@@ -107,9 +109,6 @@ type member struct {
 func NewPool(cfg PoolConfig) (*Pool, error) {
 	if cfg.Transport.Store != nil {
 		return nil, errors.New("bearer: PoolConfig.Transport.Store is set; the pool takes each identity's store from PoolConfig.Store")
-	}
-	if cfg.Transport.OnLogout != nil {
-		return nil, errors.New("bearer: PoolConfig.Transport.OnLogout is set; use PoolConfig.OnLogout, which is told the identity")
 	}
 	proto, err := New(cfg.Transport)
 	if err != nil {
@@ -388,8 +387,13 @@ func (p *Pool) transport(m *member) (*Transport, error) {
 		cfg.Store = st
 	}
 	id := m.id
-	if onLogout := p.cfg.OnLogout; onLogout != nil {
-		cfg.OnLogout = func(ctx context.Context, err error) { onLogout(ctx, id, err) }
+	if each, onLogout := cfg.OnLogout, p.cfg.OnLogout; onLogout != nil {
+		cfg.OnLogout = func(ctx context.Context, err error) {
+			if each != nil {
+				each(ctx, err)
+			}
+			onLogout(ctx, id, err)
+		}
 	}
 	start, end := cfg.OnRefreshStart, cfg.OnRefresh
 	cfg.OnRefreshStart = func(ctx context.Context, r Reason) context.Context {
