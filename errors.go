@@ -44,9 +44,12 @@ type RefreshError struct {
 // Error describes the failure: whether it was permanent, how many attempts
 // were made, and the token endpoint's status and error code. It never
 // includes a token or the raw body of the endpoint's answer.
-func (e *RefreshError) Error() string {
+func (e *RefreshError) Error() string { return "bearer: " + e.message() }
+
+// message is Error without the package's prefix, for the errors that wrap
+// e and have their own.
+func (e *RefreshError) message() string {
 	var b strings.Builder
-	b.WriteString("bearer: ")
 	if e.Permanent {
 		b.WriteString("refresh rejected")
 	} else {
@@ -103,7 +106,7 @@ func isTimeout(err error) bool {
 type loggedOutError struct{ cause *RefreshError }
 
 func (e *loggedOutError) Error() string {
-	return ErrLoggedOut.Error() + ": " + strings.TrimPrefix(e.cause.Error(), "bearer: ")
+	return ErrLoggedOut.Error() + ": " + e.cause.message()
 }
 
 func (e *loggedOutError) Unwrap() []error { return []error{ErrLoggedOut, e.cause} }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/seamlessauth/bearer"
+	"github.com/seamlessauth/bearer/store"
 )
 
 // TestTimeoutsStayTimeouts: a request whose deadline passes while it waits
@@ -107,4 +109,45 @@ func stuckRefresher(t *testing.T) bearer.Refresher {
 			return nil, errors.New("test over")
 		}
 	})
+}
+
+// failingLock is a Memory whose Lock fails.
+type failingLock struct{ *store.Memory }
+
+func (failingLock) Lock(context.Context) (func() error, error) {
+	return nil, errors.New("store: lock server unreachable")
+}
+
+// TestErrorsSayBearerOnce: a request's error names the package once, at the
+// top, with short fragments inside, whatever the path.
+func TestErrorsSayBearerOnce(t *testing.T) {
+	nilSource := bearer.FromTokenSource(func(context.Context) oauth2.TokenSource { return nil })
+	tests := []struct {
+		name string
+		cfg  bearer.Config
+		tok  *oauth2.Token
+	}{
+		{name: "a refresher's error", cfg: bearer.Config{Refresher: nilSource}},
+		{name: "the store lock", cfg: bearer.Config{Refresher: &countingRefresher{}, Store: failingLock{store.NewMemory(nil)}}},
+		{name: "logged out", cfg: bearer.Config{Refresher: &countingRefresher{fail: func(int32) error {
+			return bearer.Permanent(errors.New("revoked"))
+		}}}, tok: tok1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.cfg.Base = &fakeBase{respond: status(401)}
+			tr := newTransport(t, tt.cfg, tt.tok)
+			_, err := tr.RoundTrip(mustGet(t))
+			require.Error(t, err)
+			assert.Equal(t, 1, strings.Count(err.Error(), "bearer:"), "%q", err.Error())
+			assert.True(t, strings.HasPrefix(err.Error(), "bearer: "), "%q", err.Error())
+		})
+	}
+}
+
+func mustGet(t *testing.T) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, "https://api.example.com/", nil)
+	require.NoError(t, err)
+	return req
 }

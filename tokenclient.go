@@ -76,7 +76,7 @@ func origin(u *url.URL) string {
 const maxBody = 1 << 20
 
 // errBodyTooLarge is the (transient) error for an answer over maxBody.
-var errBodyTooLarge = errors.New("bearer: the token endpoint's answer is larger than 1 MiB")
+var errBodyTooLarge = errors.New("the token endpoint's answer is larger than 1 MiB")
 
 // tokenContext returns ctx with the client under [oauth2.HTTPClient] (or
 // http.DefaultClient) replaced by a copy that follows redirects only within
@@ -129,7 +129,7 @@ func readCapped(body io.ReadCloser) ([]byte, error) {
 	b, err := io.ReadAll(io.LimitReader(body, maxBody+1))
 	switch {
 	case err != nil:
-		return nil, fmt.Errorf("bearer: reading the token endpoint's answer: %w", err)
+		return nil, fmt.Errorf("reading the token endpoint's answer: %w", err)
 	case len(b) > maxBody:
 		return nil, errBodyTooLarge
 	}

@@ -39,14 +39,14 @@ type sourceRefresher struct {
 }
 
 // errCachedSource is returned when a source hands back the rejected token.
-var errCachedSource = errors.New("bearer: the token source returned the token it was asked to replace; " +
+var errCachedSource = errors.New("the token source returned the token it was asked to replace; " +
 	"FromTokenSource needs a source that fetches a new token on each call")
 
 func (r sourceRefresher) Refresh(ctx context.Context, current *oauth2.Token) (*oauth2.Token, error) {
 	ctx, sent := tokenContext(ctx)
 	src := r.fn(ctx)
 	if src == nil {
-		return nil, errors.New("bearer: FromTokenSource: fn returned a nil oauth2.TokenSource")
+		return nil, errors.New("FromTokenSource: fn returned a nil oauth2.TokenSource")
 	}
 	tok, err := src.Token()
 	if err != nil {
