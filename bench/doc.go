@@ -36,9 +36,13 @@
 //
 // The Mixed variants exist because wall time on a shared machine drifts:
 // contenders measured in the same rounds feel the same drift, so their ratios
-// hold still when their ns/op do not. Run everything with
+// hold still when their ns/op do not. Run everything, and compare the
+// contenders of each scenario, with
 //
-//	go run ./internal/cmd/benchcmp -run -passes=6 -raw=bench.txt
+//	go test -run='^$' -bench=. -benchmem -count=6 ./bench > bench.txt
+//	go run golang.org/x/perf/cmd/benchstat@latest -col /contender bench.txt
 //
-// BENCHMARKS.md at the root of the module explains every number.
+// BENCHMARKS.md at the root of the module explains every number. The steps
+// of bearer's own hot path are priced by BenchmarkHotPathSteps in the root
+// package, which can call them.
 package bench
