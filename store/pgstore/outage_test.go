@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"os"
+	"os/exec"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -114,4 +116,71 @@ func TestRestartUnderLoad(t *testing.T) {
 	assert.Zero(t, logouts.Load(), "logouts")
 	assert.Zero(t, permanent.Load(), "failures other than a transient RefreshError")
 	assert.GreaterOrEqual(t, stats.Refreshes, int64(3), "the run should span several expiries")
+}
+
+// restartEnv names the command that restarts the test server (set by
+// .ci/run, which started it): a real restart, not only dropped connections.
+const restartEnv = "BEARER_PG_RESTART"
+
+// TestServerRestart: the PostgreSQL server restarts in the middle of a run
+// of two replicas: requests with a valid token go on, a refresh that meets
+// the restart fails transiently, and afterwards both are served again, with
+// no logout and no reuse.
+func TestServerRestart(t *testing.T) {
+	restart := os.Getenv(restartEnv)
+	if restart == "" {
+		missing(t, restartEnv+" is not set (the command that restarts the test server; .ci/run sets it)")
+	}
+	admin := newPool(t)
+	table := testTable(t, admin)
+	srv := authtest.NewServer(authtest.Options{AccessTTL: time.Second, Rotate: true, ReuseDetection: true})
+	defer srv.Close()
+	require.NoError(t, newStore(t, admin, table, "svc").Save(t.Context(), srv.Issue()))
+
+	var logouts, permanent atomic.Int64
+	trs := make([]*bearer.Transport, 2)
+	for i := range trs {
+		trs[i] = apiTransport(t, srv, newStore(t, newPool(t), table, "svc"), bearer.Config{
+			Leeway:   200 * time.Millisecond,
+			OnLogout: func(context.Context, error) { logouts.Add(1) },
+		})
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for _, tr := range trs {
+		for range 2 {
+			wg.Go(func() {
+				pace := time.NewTicker(20 * time.Millisecond)
+				defer pace.Stop()
+				for range 200 { // at most 4 s
+					select {
+					case <-stop:
+						return
+					case <-pace.C:
+					}
+					if _, err := get(context.Background(), tr, srv.APIURL); err != nil {
+						var re *bearer.RefreshError
+						if !errors.As(err, &re) || re.Permanent {
+							permanent.Add(1)
+						}
+					}
+				}
+			})
+		}
+	}
+	<-time.After(time.Second) // the fault schedule: a second of load first
+	out, err := exec.Command("sh", "-c", restart).CombinedOutput()
+	require.NoError(t, err, "restarting the server: %s", out)
+	<-time.After(time.Second) // and a second after
+	close(stop)
+	wg.Wait()
+
+	for i, tr := range trs {
+		status, err := get(t.Context(), tr, srv.APIURL)
+		require.NoError(t, err, "replica %d after the restart", i)
+		assert.Equal(t, http.StatusOK, status)
+	}
+	assert.Zero(t, srv.Stats().ReuseDetections, "reuse detections")
+	assert.Zero(t, logouts.Load(), "logouts")
+	assert.Zero(t, permanent.Load(), "failures other than a transient RefreshError")
 }
