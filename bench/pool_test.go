@@ -12,6 +12,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/seamlessauth/bearer"
+	"github.com/seamlessauth/bearer/internal/authtest"
 )
 
 // poolIdentities is how many users the pool benchmarks spread requests over.
@@ -163,4 +164,68 @@ func BenchmarkPoolHotPathMixed(b *testing.B) {
 		b.ReportMetric(perReq(l), l.name+"-ns/op")
 	}
 	b.ReportMetric(perReq(lanes[1])/perReq(lanes[0]), "pool-vs-bearer")
+}
+
+// BenchmarkPoolExpiry sends requests for 2,000 users, each logged in with a
+// token of 3 s, through one Pool on the loopback authtest server (rotation
+// and reuse detection on): 32 workers for 2 s, past every token's refresh
+// point (1.5 s, half its life), then one request per user, so that each
+// user's token has passed that point once and only once (the new tokens'
+// come at 3 s at the earliest). WaitForRefresh makes the count exact at the
+// end, with no refresh left in the background. Reported: token refreshes
+// per user expiry (target 1), reuse detections and failed requests (target
+// 0), requests.
+func BenchmarkPoolExpiry(b *testing.B) {
+	const users, life = 2000, 3 * time.Second
+	for b.Loop() {
+		l := newLoopback(authtest.Options{AccessTTL: life, Rotate: true, ReuseDetection: true}, 64)
+		e := l.env()
+		p, err := bearer.NewPool(bearer.PoolConfig{Transport: bearer.Config{
+			Base:           e.base,
+			Refresher:      bearer.OAuth2(e.cfg),
+			TokenClient:    e.tokenClient,
+			WaitForRefresh: true,
+		}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for i := range users {
+			if err := p.SetToken(context.Background(), poolUser(i), l.srv.Issue()); err != nil {
+				b.Fatal(err)
+			}
+		}
+		before := l.srv.Stats()
+		var failed, requests atomic.Int64
+		get := func(i int) {
+			ctx := bearer.WithIdentity(context.Background(), poolUser(i%users))
+			if send(p, l.apiRequest(ctx)) != nil {
+				failed.Add(1)
+			}
+			requests.Add(1)
+		}
+		deadline := time.Now().Add(life * 2 / 3)
+		const workers = 32
+		done := make(chan struct{})
+		for w := range workers {
+			go func() {
+				defer func() { done <- struct{}{} }()
+				for i := w; time.Now().Before(deadline) && i < 1<<20; i += workers {
+					get(i)
+				}
+			}()
+		}
+		for range workers {
+			<-done
+		}
+		for i := range users {
+			get(i)
+		}
+		after := l.srv.Stats()
+		p.CloseIdleConnections()
+		l.close()
+		b.ReportMetric(float64(after.Refreshes-before.Refreshes)/users, "refreshes/expiry")
+		b.ReportMetric(float64(after.ReuseDetections-before.ReuseDetections), "reuse")
+		b.ReportMetric(float64(failed.Load()), "failures")
+		b.ReportMetric(float64(requests.Load()), "requests")
+	}
 }
