@@ -33,6 +33,37 @@ var poolContenders = []struct {
 		return rt
 	}},
 	{name: "pool", new: newPoolOf},
+	{name: "transports", new: newTransportsOf},
+}
+
+// transportsByUser is what a backend writes without a Pool: one Transport
+// per user in a map, looked up by the identity the request names. It is the
+// pool's fair baseline: its users' state is as spread out in memory as the
+// pool's, where the single Transport's stays in the cache.
+type transportsByUser map[string]*bearer.Transport
+
+func (m transportsByUser) RoundTrip(req *http.Request) (*http.Response, error) {
+	id, _ := bearer.IdentityFrom(req.Context())
+	return m[id].RoundTrip(req)
+}
+
+// newTransportsOf builds one Transport per user over e, each logged in with
+// a token of its own, as newPoolOf does for the pool.
+func newTransportsOf(b *testing.B, e env) http.RoundTripper {
+	m := make(transportsByUser, poolIdentities)
+	for i := range poolIdentities {
+		tr, err := newBearer(e)
+		if err != nil {
+			b.Fatal(err)
+		}
+		tok := *e.tok
+		tok.AccessToken = fmt.Sprintf("%s-%05d", e.tok.AccessToken, i)
+		if err := tr.(*bearer.Transport).SetToken(context.Background(), &tok); err != nil {
+			b.Fatal(err)
+		}
+		m[poolUser(i)] = tr.(*bearer.Transport)
+	}
+	return m
 }
 
 // newPoolOf builds a Pool over e with poolIdentities users logged in, each
@@ -164,6 +195,7 @@ func BenchmarkPoolHotPathMixed(b *testing.B) {
 		b.ReportMetric(perReq(l), l.name+"-ns/op")
 	}
 	b.ReportMetric(perReq(lanes[1])/perReq(lanes[0]), "pool-vs-bearer")
+	b.ReportMetric(perReq(lanes[1])/perReq(lanes[2]), "pool-vs-transports")
 }
 
 // BenchmarkPoolExpiry sends requests for 2,000 users, each logged in with a
