@@ -7,7 +7,7 @@ replace github.com/seamlessauth/bearer => ../
 require (
 	github.com/go-resty/resty/v2 v2.17.2
 	github.com/hashicorp/go-retryablehttp v0.7.8
-	github.com/seamlessauth/bearer v0.0.0-00010101000000-000000000000
+	github.com/seamlessauth/bearer v0.1.0
 	github.com/stretchr/testify v1.12.1
 	go.uber.org/goleak v1.3.0
 	golang.org/x/oauth2 v0.38.0

@@ -6,7 +6,7 @@ replace github.com/seamlessauth/bearer => ../
 
 require (
 	github.com/oauth2-proxy/mockoidc v0.0.0-20261103160011-e06ed0b7cb7f
-	github.com/seamlessauth/bearer v0.0.0-00010101000000-000000000000
+	github.com/seamlessauth/bearer v0.1.0
 	github.com/stretchr/testify v1.12.1
 	github.com/zitadel/oidc/v3 v3.52.0
 	go.uber.org/goleak v1.3.0

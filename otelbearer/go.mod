@@ -5,7 +5,7 @@ go 1.26.0
 replace github.com/seamlessauth/bearer => ../
 
 require (
-	github.com/seamlessauth/bearer v0.0.0
+	github.com/seamlessauth/bearer v0.1.0
 	github.com/stretchr/testify v1.12.1
 	go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp v0.72.0
 	go.opentelemetry.io/otel v1.47.0
