@@ -108,7 +108,6 @@ func TestNewPoolChecksConfig(t *testing.T) {
 	}{
 		{name: "no refresher", cfg: bearer.PoolConfig{}, want: "Refresher is required"},
 		{name: "template store", cfg: bearer.PoolConfig{Transport: bearer.Config{Refresher: ref, Store: store.NewMemory(nil)}}, want: "PoolConfig.Store"},
-		{name: "template OnLogout", cfg: bearer.PoolConfig{Transport: bearer.Config{Refresher: ref, OnLogout: func(context.Context, error) {}}}, want: "PoolConfig.OnLogout"},
 		{name: "bad host", cfg: bearer.PoolConfig{Transport: bearer.Config{Refresher: ref, Hosts: []string{"*.example.com"}}}, want: "Config.Hosts"},
 	}
 	for _, tt := range tests {
