@@ -15,16 +15,23 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// Endpoint returns a [Refresher] for the plain JSON refresh endpoint that
-// many web backends expose, the one an axios interceptor calls:
+// Endpoint is a [Refresher] for the plain JSON refresh endpoint that many
+// web backends expose, the one an axios interceptor calls:
 //
-//	POST url  {"token": "<refresh token>"}
+//	POST URL  {"token": "<refresh token>"}
 //	200       {"accessToken": "...", "refreshToken": "...", "expiresIn": 3600}
 //
 // refreshToken and expiresIn (seconds) are optional: without a refresh
 // token the old one is kept, without expiresIn the token has no expiry.
 // The whole answer is kept as the token's extra fields ([oauth2.Token.Extra]).
 // Answers larger than 1 MiB are refused with a transient error.
+//
+// Only URL is required; every other field is optional, its zero value the
+// default: &bearer.Endpoint{URL: u} is a complete Refresher. The fields
+// rename the JSON fields (Fields), add headers (Header), choose the client
+// (HTTPClient), replace the request or the decoding of the answer for APIs
+// that differ (BuildRequest, DecodeResponse), and make a 400 without a known
+// code transient (TransientBadRequest).
 //
 // Errors are classified as for [OAuth2]: an answer whose "error" field is
 // invalid_grant or another permanent OAuth2 code (whatever its status, 200
@@ -33,24 +40,65 @@ import (
 // that are not JSON or have no access token are transient, and Retry-After
 // is honoured. Non-success answers are reported as an
 // [*oauth2.RetrieveError] whose Body is not kept. No error shows a token,
-// a value of [WithHeader] or a credential of the request, in any encoding.
+// a value of Header or a credential of the request, in any encoding.
 //
-// The options rename the fields ([WithFields]), add headers ([WithHeader]),
-// choose the client ([WithHTTPClient]), replace the request or the decoding
-// of the answer for APIs that differ ([WithRequestBuilder],
-// [WithResponseDecoder]), and make a 400 without a known code transient
-// ([WithTransientBadRequest]).
-func Endpoint(url string, opts ...EndpointOption) Refresher {
-	e := &endpoint{url: url, header: make(http.Header)}
-	for _, opt := range opts {
-		opt(e)
-	}
-	e.fields = e.fields.withDefaults()
-	return e
-}
+// An Endpoint is safe for concurrent use; its fields must not be changed
+// once it is in use.
+type Endpoint struct {
+	// URL is the address of the refresh endpoint, to which the default
+	// request is sent and which BuildRequest is given. It is required: if
+	// empty, Refresh fails with a transient error and sends nothing (a
+	// configuration mistake is not the server's verdict on the refresh
+	// token, so it does not end the session), as it does when URL cannot
+	// be parsed.
+	URL string
 
-// EndpointOption configures [Endpoint].
-type EndpointOption func(*endpoint)
+	// Fields names the JSON fields of the request and the answer, as in
+	// Fields: EndpointFields{Token: "refresh_token", AccessToken: "jwt"}.
+	// If zero, or for each name left empty, the defaults of
+	// [EndpointFields] are used.
+	Fields EndpointFields
+
+	// Header is set on every refresh request, one built by BuildRequest
+	// included, replacing the request's values for each key (a key is
+	// canonicalised as by [http.Header.Set]). Its values are treated as
+	// secrets: no error shows them. If nil, no header is added.
+	Header http.Header
+
+	// HTTPClient sends the refresh requests. If nil, the client under
+	// [oauth2.HTTPClient] in the refresh context is used, as for [OAuth2]:
+	// the one on the context of the request that started the refresh, else
+	// one over the Transport's Config.Base, else (outside a Transport)
+	// [http.DefaultClient]. [Transport.CloseIdleConnections] closes this
+	// client's idle connections too. The client may even be one built on
+	// the Transport itself: refresh requests never get the access token.
+	// Whatever the client, a refresh request follows a redirect only within
+	// its origin (scheme, host and port).
+	HTTPClient *http.Client
+
+	// BuildRequest replaces the JSON request: it returns the request to
+	// send to url (the Endpoint's URL) for the token current (nil before the
+	// first token). The request must be made with ctx, as by
+	// [http.NewRequestWithContext]; one made with another context is given
+	// ctx. If nil, the JSON request above is built, and Refresh fails with
+	// [ErrNoToken] when current has no refresh token.
+	BuildRequest func(ctx context.Context, url string, current *oauth2.Token) (*http.Request, error)
+
+	// DecodeResponse replaces the decoding of a successful (2xx) answer: it
+	// gets the response, whose body has been read and closed, and the body,
+	// at most 1 MiB. Its errors are classified like any refresher's: wrap
+	// one in [Permanent] to end the session. Answers of other statuses are
+	// still classified by their status and their JSON "error" field. If
+	// nil, the JSON answer above is decoded.
+	DecodeResponse func(resp *http.Response, body []byte) (*oauth2.Token, error)
+
+	// TransientBadRequest makes a 400 answer without a known OAuth2 error
+	// code a transient failure, retried and never a logout. If false, such
+	// an answer is permanent, as for [OAuth2]: a server that rejects the
+	// request itself will reject it again. Set it for a backend that
+	// answers 400 to a refresh it could not do for now.
+	TransientBadRequest bool
+}
 
 // EndpointFields names the JSON fields of a refresh endpoint. An empty name
 // keeps the default.
@@ -82,78 +130,24 @@ func (f EndpointFields) withDefaults() EndpointFields {
 	return f
 }
 
-// WithFields renames the JSON fields of the request and the answer, as in
-// WithFields(EndpointFields{Token: "refresh_token", AccessToken: "jwt"}).
-func WithFields(f EndpointFields) EndpointOption {
-	return func(e *endpoint) { e.fields = f }
-}
+// errNoURL is the error of an Endpoint without a URL.
+var errNoURL = errors.New("bearer: Endpoint: URL is empty")
 
-// WithHeader sets a header on every refresh request, one built by
-// [WithRequestBuilder] included.
-func WithHeader(key, value string) EndpointOption {
-	return func(e *endpoint) { e.header.Set(key, value) }
-}
-
-// WithHTTPClient sets the client that sends refresh requests. Without it,
-// the client under [oauth2.HTTPClient] in the refresh context is used, as
-// for [OAuth2]: the one on the context of the request that started the
-// refresh, else one over the Transport's Config.Base, else (outside a
-// Transport) [http.DefaultClient]. [Transport.CloseIdleConnections] closes
-// this client's idle connections too. The client may even be one built on
-// the Transport itself: refresh requests never get the access token. Whatever
-// the client, a refresh request follows a redirect only within its origin
-// (scheme, host and port).
-func WithHTTPClient(c *http.Client) EndpointOption {
-	return func(e *endpoint) { e.client = c }
-}
-
-// WithRequestBuilder replaces the JSON request: build returns the request
-// to send to url for the token current (nil before the first token; the
-// default builder fails with [ErrNoToken] when it has no refresh token).
-// The request must be made with ctx, as by [http.NewRequestWithContext];
-// one made with another context is given ctx.
-func WithRequestBuilder(build func(ctx context.Context, url string, current *oauth2.Token) (*http.Request, error)) EndpointOption {
-	return func(e *endpoint) { e.build = build }
-}
-
-// WithResponseDecoder replaces the decoding of a successful (2xx) answer:
-// decode gets the response, whose body has been read and closed, and the
-// body, at most 1 MiB. Its errors are classified like any refresher's:
-// wrap one in [Permanent] to end the session. Answers of other statuses are
-// still classified by their status and their JSON "error" field.
-func WithResponseDecoder(decode func(resp *http.Response, body []byte) (*oauth2.Token, error)) EndpointOption {
-	return func(e *endpoint) { e.decode = decode }
-}
-
-// WithTransientBadRequest makes a 400 answer without a known OAuth2 error
-// code a transient failure, retried and never a logout. By default it is
-// permanent, as for [OAuth2]: a server that rejects the request itself will
-// reject it again. Use it for a backend that answers 400 to a refresh it
-// could not do for now.
-func WithTransientBadRequest() EndpointOption {
-	return func(e *endpoint) { e.transient400 = true }
-}
-
-type endpoint struct {
-	url          string
-	fields       EndpointFields
-	header       http.Header
-	client       *http.Client
-	build        func(ctx context.Context, url string, current *oauth2.Token) (*http.Request, error)
-	decode       func(resp *http.Response, body []byte) (*oauth2.Token, error)
-	transient400 bool
-}
-
-func (e *endpoint) Refresh(ctx context.Context, current *oauth2.Token) (*oauth2.Token, error) {
+// Refresh sends the refresh request for current and returns the token of
+// the answer, as the [Endpoint] documentation describes.
+func (e *Endpoint) Refresh(ctx context.Context, current *oauth2.Token) (*oauth2.Token, error) {
+	if e.URL == "" {
+		return nil, errNoURL
+	}
 	req, err := e.request(ctx, current)
 	if err != nil {
 		return nil, redact(err, current)
 	}
 	tok, err := e.send(ctx, req)
 	if err != nil {
-		// The headers of WithHeader are API keys as often as not.
+		// The values of Header are API keys as often as not.
 		secrets := requestSecrets(req)
-		for _, v := range e.header {
+		for _, v := range e.Header {
 			secrets = append(secrets, v...)
 		}
 		return nil, redact(err, current, secrets...)
@@ -162,7 +156,7 @@ func (e *endpoint) Refresh(ctx context.Context, current *oauth2.Token) (*oauth2.
 }
 
 // send sends the refresh request and decodes the answer.
-func (e *endpoint) send(ctx context.Context, req *http.Request) (*oauth2.Token, error) {
+func (e *Endpoint) send(ctx context.Context, req *http.Request) (*oauth2.Token, error) {
 	resp, err := e.httpClient(ctx).Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("bearer: refresh endpoint: %w", err)
@@ -174,20 +168,20 @@ func (e *endpoint) send(ctx context.Context, req *http.Request) (*oauth2.Token, 
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return nil, e.failure(resp, body)
 	}
-	if e.decode != nil {
-		return e.decode(resp, body)
+	if e.DecodeResponse != nil {
+		return e.DecodeResponse(resp, body)
 	}
 	return e.decodeJSON(resp, body)
 }
 
 // request builds the refresh request, the builder's or the JSON one, and
-// adds the headers of WithHeader.
-func (e *endpoint) request(ctx context.Context, current *oauth2.Token) (*http.Request, error) {
-	build := e.build
+// adds the headers of e.Header.
+func (e *Endpoint) request(ctx context.Context, current *oauth2.Token) (*http.Request, error) {
+	build := e.BuildRequest
 	if build == nil {
 		build = e.jsonRequest
 	}
-	req, err := build(ctx, e.url, current)
+	req, err := build(ctx, e.URL, current)
 	switch {
 	case err != nil:
 		return nil, err
@@ -200,18 +194,18 @@ func (e *endpoint) request(ctx context.Context, current *oauth2.Token) (*http.Re
 	if req.Header == nil {
 		req.Header = make(http.Header)
 	}
-	for k, v := range e.header {
-		req.Header[k] = slices.Clone(v)
+	for k, v := range e.Header {
+		req.Header[http.CanonicalHeaderKey(k)] = slices.Clone(v)
 	}
 	return req, nil
 }
 
 // jsonRequest is the default request: POST {"token": refresh}.
-func (e *endpoint) jsonRequest(ctx context.Context, url string, current *oauth2.Token) (*http.Request, error) {
+func (e *Endpoint) jsonRequest(ctx context.Context, url string, current *oauth2.Token) (*http.Request, error) {
 	if current == nil || current.RefreshToken == "" {
 		return nil, Permanent(fmt.Errorf("%w: no refresh token to refresh with", ErrNoToken))
 	}
-	body, err := json.Marshal(map[string]string{e.fields.Token: current.RefreshToken})
+	body, err := json.Marshal(map[string]string{e.Fields.withDefaults().Token: current.RefreshToken})
 	if err != nil {
 		return nil, fmt.Errorf("bearer: Endpoint: encoding the request: %w", err)
 	}
@@ -224,10 +218,10 @@ func (e *endpoint) jsonRequest(ctx context.Context, url string, current *oauth2.
 	return req, nil
 }
 
-// httpClient is the client for refresh requests (see WithHTTPClient), as a
+// httpClient is the client for refresh requests (see HTTPClient), as a
 // copy that follows redirects only within the origin.
-func (e *endpoint) httpClient(ctx context.Context) *http.Client {
-	c := e.client
+func (e *Endpoint) httpClient(ctx context.Context) *http.Client {
+	c := e.HTTPClient
 	if c == nil {
 		c, _ = ctx.Value(oauth2.HTTPClient).(*http.Client)
 	}
@@ -236,13 +230,13 @@ func (e *endpoint) httpClient(ctx context.Context) *http.Client {
 
 // failure reports an error answer so that classify can read its status,
 // code and Retry-After.
-func (e *endpoint) failure(resp *http.Response, body []byte) error {
+func (e *Endpoint) failure(resp *http.Response, body []byte) error {
 	var raw map[string]any
 	if json.Unmarshal(body, &raw) != nil {
 		raw = nil
 	}
 	err := oauthError(resp, raw)
-	if e.transient400 && resp.StatusCode == http.StatusBadRequest && !recognised(err.ErrorCode) {
+	if e.TransientBadRequest && resp.StatusCode == http.StatusBadRequest && !recognised(err.ErrorCode) {
 		return &retryableError{err}
 	}
 	return err
@@ -258,8 +252,8 @@ func oauthError(resp *http.Response, raw map[string]any) *oauth2.RetrieveError {
 }
 
 // decodeJSON reads the default answer: a JSON object with the fields named
-// by e.fields.
-func (e *endpoint) decodeJSON(resp *http.Response, body []byte) (*oauth2.Token, error) {
+// by e.Fields.
+func (e *Endpoint) decodeJSON(resp *http.Response, body []byte) (*oauth2.Token, error) {
 	var raw map[string]any
 	d := json.NewDecoder(bytes.NewReader(body))
 	d.UseNumber()
@@ -270,7 +264,7 @@ func (e *endpoint) decodeJSON(resp *http.Response, body []byte) (*oauth2.Token, 
 	if code, _ := raw["error"].(string); code != "" {
 		return nil, oauthError(resp, raw)
 	}
-	f := e.fields
+	f := e.Fields.withDefaults()
 	access, _ := raw[f.AccessToken].(string)
 	if access == "" {
 		return nil, fmt.Errorf("bearer: the refresh endpoint's answer has no %q string field", f.AccessToken)
@@ -317,10 +311,10 @@ func seconds(v any) (int64, bool) {
 	return int64(min(f, math.MaxInt32)), true
 }
 
-// CloseIdleConnections closes the idle connections of the client set with
-// [WithHTTPClient], if any.
-func (e *endpoint) CloseIdleConnections() {
-	if e.client != nil {
-		e.client.CloseIdleConnections()
+// CloseIdleConnections closes the idle connections of e.HTTPClient, if it
+// is set. A [Transport] calls it from its own CloseIdleConnections.
+func (e *Endpoint) CloseIdleConnections() {
+	if e.HTTPClient != nil {
+		e.HTTPClient.CloseIdleConnections()
 	}
 }

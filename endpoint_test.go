@@ -69,7 +69,7 @@ func TestEndpointAgainstAuthtest(t *testing.T) {
 	defer srv.Close()
 	issued := srv.Issue()
 
-	ref := bearer.Endpoint(srv.RefreshURL, bearer.WithHTTPClient(srv.Client()))
+	ref := &bearer.Endpoint{URL: srv.RefreshURL, HTTPClient: srv.Client()}
 	tok, err := ref.Refresh(t.Context(), issued)
 	require.NoError(t, err)
 	assert.True(t, strings.HasPrefix(tok.AccessToken, authtest.AccessPrefix))
@@ -91,7 +91,7 @@ func TestEndpointAgainstAuthtest(t *testing.T) {
 }
 
 // TestEndpointCustomNames runs a Transport against a backend with its own
-// field names and an API key header, set through the options.
+// field names and an API key header, set through the fields.
 func TestEndpointCustomNames(t *testing.T) {
 	rec := &endpointHits{}
 	var validAccess atomic.Value
@@ -113,10 +113,12 @@ func TestEndpointCustomNames(t *testing.T) {
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 
-	ref := bearer.Endpoint(srv.URL+"/auth/renew",
-		bearer.WithFields(bearer.EndpointFields{Token: "refresh_token", AccessToken: "jwt", RefreshToken: "renew", ExpiresIn: "ttl"}),
-		bearer.WithHeader("X-Api-Key", "key-1"),
-		bearer.WithHTTPClient(srv.Client()))
+	ref := &bearer.Endpoint{
+		URL:        srv.URL + "/auth/renew",
+		Fields:     bearer.EndpointFields{Token: "refresh_token", AccessToken: "jwt", RefreshToken: "renew", ExpiresIn: "ttl"},
+		Header:     http.Header{"X-Api-Key": {"key-1"}},
+		HTTPClient: srv.Client(),
+	}
 	tr := newTransport(t, bearer.Config{Refresher: ref, Base: srv.Client().Transport},
 		&oauth2.Token{AccessToken: "a0", RefreshToken: "r1"})
 
@@ -166,7 +168,7 @@ func TestEndpointRequestBuilderAndDecoder(t *testing.T) {
 		}
 		return &oauth2.Token{AccessToken: a.Data.Token, Expiry: time.Now().Add(time.Duration(a.Data.LifetimeMS) * time.Millisecond)}, nil
 	}
-	ref := bearer.Endpoint(srv.URL, bearer.WithRequestBuilder(build), bearer.WithResponseDecoder(decode), bearer.WithHeader("X-App", "demo"))
+	ref := &bearer.Endpoint{URL: srv.URL, BuildRequest: build, DecodeResponse: decode, Header: http.Header{"X-App": {"demo"}}}
 
 	tok, err := ref.Refresh(t.Context(), endpointCurrent)
 	require.NoError(t, err)
@@ -177,13 +179,13 @@ func TestEndpointRequestBuilderAndDecoder(t *testing.T) {
 	require.Len(t, reqs, 1)
 	assert.Equal(t, "device=d1", reqs[0].body)
 	assert.Equal(t, "old-refresh", reqs[0].header.Get("X-Refresh"))
-	assert.Equal(t, "demo", reqs[0].header.Get("X-App"), "WithHeader applies to a built request")
+	assert.Equal(t, "demo", reqs[0].header.Get("X-App"), "Header applies to a built request")
 
 	// An error from the decoder is the refresher's error.
 	dead := errors.New("account closed")
-	ref = bearer.Endpoint(srv.URL, bearer.WithResponseDecoder(func(*http.Response, []byte) (*oauth2.Token, error) {
+	ref = &bearer.Endpoint{URL: srv.URL, DecodeResponse: func(*http.Response, []byte) (*oauth2.Token, error) {
 		return nil, bearer.Permanent(dead)
-	}))
+	}}
 	_, err = ref.Refresh(t.Context(), endpointCurrent)
 	assert.ErrorIs(t, err, dead)
 }
@@ -193,9 +195,9 @@ func TestEndpointRequestBuilderAndDecoder(t *testing.T) {
 // deadline and cancellation apply.
 func TestEndpointBuilderGetsTheRefreshContext(t *testing.T) {
 	srv, rec := cannedEndpoint(t, http.StatusOK, "application/json", `{"accessToken":"a2"}`)
-	ref := bearer.Endpoint(srv.URL, bearer.WithRequestBuilder(func(_ context.Context, u string, _ *oauth2.Token) (*http.Request, error) {
+	ref := &bearer.Endpoint{URL: srv.URL, BuildRequest: func(_ context.Context, u string, _ *oauth2.Token) (*http.Request, error) {
 		return http.NewRequestWithContext(context.Background(), http.MethodPost, u, nil)
-	}))
+	}}
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	_, err := ref.Refresh(ctx, nil)
@@ -240,7 +242,7 @@ func TestEndpointAnswers(t *testing.T) {
 				ctype = "application/json"
 			}
 			srv, _ := cannedEndpoint(t, tt.status, ctype, tt.body)
-			tok, err := bearer.Endpoint(srv.URL).Refresh(t.Context(), endpointCurrent)
+			tok, err := (&bearer.Endpoint{URL: srv.URL}).Refresh(t.Context(), endpointCurrent)
 			if tt.wantAccess != "" {
 				require.NoError(t, err)
 				assert.Equal(t, tt.wantAccess, tok.AccessToken)
@@ -270,33 +272,33 @@ func TestEndpointAnswers(t *testing.T) {
 func TestEndpointWithoutRefreshToken(t *testing.T) {
 	srv, rec := cannedEndpoint(t, http.StatusOK, "application/json", `{"accessToken":"a2"}`)
 	for _, cur := range []*oauth2.Token{nil, {AccessToken: "access-only"}} {
-		_, err := bearer.Endpoint(srv.URL).Refresh(t.Context(), cur)
+		_, err := (&bearer.Endpoint{URL: srv.URL}).Refresh(t.Context(), cur)
 		assert.ErrorIs(t, err, bearer.ErrNoToken)
 	}
 	assert.Empty(t, rec.all(), "nothing to send")
 }
 
 // TestEndpointBadRequest checks how a Transport treats a 400 without a known
-// code, by default and with WithTransientBadRequest.
+// code, by default and with TransientBadRequest.
 func TestEndpointBadRequest(t *testing.T) {
 	tests := []struct {
 		name          string
 		body          string
-		opts          []bearer.EndpointOption
+		transient     bool // Endpoint.TransientBadRequest
 		wantPermanent bool
 		wantAttempts  int
 		wantLogouts   int32
 	}{
 		{name: "default: permanent", body: `{"message":"bad token"}`, wantPermanent: true, wantAttempts: 1, wantLogouts: 1},
-		{name: "transient option", body: `{"message":"bad token"}`, opts: []bearer.EndpointOption{bearer.WithTransientBadRequest()}, wantAttempts: 3},
-		{name: "transient option, unknown code", body: `{"error":"try_later"}`, opts: []bearer.EndpointOption{bearer.WithTransientBadRequest()}, wantAttempts: 3},
-		{name: "transient option, invalid_grant", body: `{"error":"invalid_grant"}`, opts: []bearer.EndpointOption{bearer.WithTransientBadRequest()}, wantPermanent: true, wantAttempts: 1, wantLogouts: 1},
+		{name: "transient option", body: `{"message":"bad token"}`, transient: true, wantAttempts: 3},
+		{name: "transient option, unknown code", body: `{"error":"try_later"}`, transient: true, wantAttempts: 3},
+		{name: "transient option, invalid_grant", body: `{"error":"invalid_grant"}`, transient: true, wantPermanent: true, wantAttempts: 1, wantLogouts: 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv, rec := cannedEndpoint(t, http.StatusBadRequest, "application/json", tt.body)
 			var logouts atomic.Int32
-			ref := bearer.Endpoint(srv.URL, append(tt.opts, bearer.WithHTTPClient(srv.Client()))...)
+			ref := &bearer.Endpoint{URL: srv.URL, HTTPClient: srv.Client(), TransientBadRequest: tt.transient}
 			tr := newTransport(t, bearer.Config{
 				Refresher: ref,
 				Base:      &fakeBase{respond: status(401)},
@@ -320,12 +322,12 @@ func TestEndpointBadRequest(t *testing.T) {
 
 func TestEndpointOversizedAnswer(t *testing.T) {
 	srv, _ := cannedEndpoint(t, http.StatusOK, "application/json", `{"accessToken":"a2","pad":"`+strings.Repeat("x", 1<<20)+`"}`)
-	_, err := bearer.Endpoint(srv.URL).Refresh(t.Context(), endpointCurrent)
+	_, err := (&bearer.Endpoint{URL: srv.URL}).Refresh(t.Context(), endpointCurrent)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "larger than 1 MiB")
 
 	srv, _ = cannedEndpoint(t, http.StatusOK, "application/json", `{"accessToken":"a2","pad":"`+strings.Repeat("x", 1<<19)+`"}`)
-	tok, err := bearer.Endpoint(srv.URL).Refresh(t.Context(), endpointCurrent)
+	tok, err := (&bearer.Endpoint{URL: srv.URL}).Refresh(t.Context(), endpointCurrent)
 	require.NoError(t, err, "half a MiB is fine")
 	assert.Equal(t, "a2", tok.AccessToken)
 }
@@ -333,11 +335,65 @@ func TestEndpointOversizedAnswer(t *testing.T) {
 func TestEndpointCloseIdleConnections(t *testing.T) {
 	client := &closeCounter{}
 	tr := newTransport(t, bearer.Config{
-		Refresher: bearer.Endpoint("https://auth.example.com/refresh", bearer.WithHTTPClient(&http.Client{Transport: client})),
+		Refresher: &bearer.Endpoint{URL: "https://auth.example.com/refresh", HTTPClient: &http.Client{Transport: client}},
 		Base:      &fakeBase{respond: status(200)},
 	}, tok1)
 	tr.CloseIdleConnections()
 	assert.Equal(t, 1, client.n)
+
+	(&bearer.Endpoint{}).CloseIdleConnections() // no client of its own: nothing to close
+}
+
+// TestEndpointWithoutURL: an Endpoint without a URL sends nothing and fails
+// transiently, so that a configuration mistake never logs the user out (a
+// logout clears the store, and the refresh token in it).
+func TestEndpointWithoutURL(t *testing.T) {
+	called := false
+	ref := &bearer.Endpoint{BuildRequest: func(context.Context, string, *oauth2.Token) (*http.Request, error) {
+		called = true
+		return nil, errors.New("not reached")
+	}}
+	_, err := ref.Refresh(t.Context(), endpointCurrent)
+	require.Error(t, err)
+	assert.Equal(t, "bearer: Endpoint: URL is empty", err.Error())
+	assert.False(t, called, "the builder is not asked")
+
+	var logouts atomic.Int32
+	tr := newTransport(t, bearer.Config{
+		Refresher: &bearer.Endpoint{},
+		Base:      &fakeBase{respond: status(401)},
+		OnLogout:  func(context.Context, error) { logouts.Add(1) },
+	}, tok1)
+	resp, err := tr.Client().Get("https://api.example.com/")
+	if resp != nil {
+		resp.Body.Close()
+	}
+	re, ok := isRefreshError(err)
+	require.True(t, ok, "want a *RefreshError, got %v", err)
+	assert.False(t, re.Permanent)
+	assert.Zero(t, logouts.Load())
+}
+
+// TestEndpointHeaderKeys: Header replaces the values of a built request for
+// each key, whatever the case the key is written in, as Header.Set would.
+func TestEndpointHeaderKeys(t *testing.T) {
+	srv, rec := cannedEndpoint(t, http.StatusOK, "application/json", `{"accessToken":"a2"}`)
+	ref := &bearer.Endpoint{
+		URL:    srv.URL,
+		Header: http.Header{"x-api-key": {"from-header"}},
+		BuildRequest: func(ctx context.Context, u string, _ *oauth2.Token) (*http.Request, error) {
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, nil)
+			if err == nil {
+				req.Header.Set("X-Api-Key", "from-builder")
+			}
+			return req, err
+		},
+	}
+	_, err := ref.Refresh(t.Context(), endpointCurrent)
+	require.NoError(t, err)
+	reqs := rec.all()
+	require.Len(t, reqs, 1)
+	assert.Equal(t, []string{"from-header"}, reqs[0].header.Values("X-Api-Key"))
 }
 
 // FuzzEndpointAnswer feeds the JSON endpoint arbitrary answers: it never
@@ -357,7 +413,7 @@ func FuzzEndpointAnswer(f *testing.F) {
 			return &http.Response{StatusCode: status, Header: http.Header{"Content-Type": {"application/json"}},
 				Body: io.NopCloser(bytes.NewReader(body)), Request: req}, nil
 		}}
-		ref := bearer.Endpoint("https://auth.example.com/refresh", bearer.WithHTTPClient(&http.Client{Transport: base}))
+		ref := &bearer.Endpoint{URL: "https://auth.example.com/refresh", HTTPClient: &http.Client{Transport: base}}
 		tok, err := ref.Refresh(t.Context(), endpointCurrent)
 		if err != nil {
 			assert.NotContains(t, err.Error(), endpointCurrent.RefreshToken)

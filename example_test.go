@@ -116,7 +116,7 @@ func ExampleEndpoint() {
 	srv := authtest.NewServer(authtest.Options{Rotate: true, ReuseDetection: true})
 	defer srv.Close()
 
-	tr, err := bearer.New(bearer.Config{Refresher: bearer.Endpoint(srv.RefreshURL)})
+	tr, err := bearer.New(bearer.Config{Refresher: &bearer.Endpoint{URL: srv.RefreshURL}})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -94,7 +94,7 @@ func newFaultEnv(t *testing.T, row faultRow) *faultEnv {
 	case "":
 		ref = bearer.OAuth2(oauthCfg)
 	case "endpoint":
-		ref = bearer.Endpoint(e.srv.RefreshURL)
+		ref = &bearer.Endpoint{URL: e.srv.RefreshURL}
 	}
 	timeout := row.timeout
 	if timeout == 0 {

@@ -157,7 +157,7 @@ func FuzzEndpointDecode(f *testing.F) {
 			return &http.Response{StatusCode: status, Header: http.Header{"Content-Type": {contentType}},
 				Body: io.NopCloser(bytes.NewReader(body)), Request: req}, nil
 		}}
-		ep := bearer.Endpoint("https://auth.example.com/refresh", bearer.WithHTTPClient(&http.Client{Transport: answer}))
+		ep := &bearer.Endpoint{URL: "https://auth.example.com/refresh", HTTPClient: &http.Client{Transport: answer}}
 
 		tok, err := ep.Refresh(context.Background(), cur)
 		assert.True(t, (tok == nil) != (err == nil), "token %v, error %v", tok != nil, err)

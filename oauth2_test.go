@@ -42,7 +42,9 @@ type refresherKind struct {
 
 var refresherKinds = []refresherKind{
 	{"OAuth2", func(_ *authtest.Server, cfg *oauth2.Config) bearer.Refresher { return bearer.OAuth2(cfg) }},
-	{"Endpoint", func(srv *authtest.Server, _ *oauth2.Config) bearer.Refresher { return bearer.Endpoint(srv.RefreshURL) }},
+	{"Endpoint", func(srv *authtest.Server, _ *oauth2.Config) bearer.Refresher {
+		return &bearer.Endpoint{URL: srv.RefreshURL}
+	}},
 }
 
 // newRefreshRig starts a server, logs in, and builds a Transport with a fast retry

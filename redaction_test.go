@@ -240,7 +240,7 @@ var echoRefreshers = []struct {
 		return bearer.FromTokenSource(cc.TokenSource)
 	}},
 	{"Endpoint with an API key", func(s echoSecrets) bearer.Refresher {
-		return bearer.Endpoint(echoURL, bearer.WithHeader("X-Api-Key", s.apiKey))
+		return &bearer.Endpoint{URL: echoURL, Header: http.Header{"X-Api-Key": {s.apiKey}}}
 	}},
 }
 

@@ -28,7 +28,7 @@ func TestRefresherUsesTheTransportItself(t *testing.T) {
 		Header: http.Header{"Content-Type": {"application/json"}, "Www-Authenticate": {`Bearer error="invalid_token"`}}}
 	tests := []struct {
 		name          string
-		viaContext    bool // OAuth2 finds the client under oauth2.HTTPClient; else Endpoint's WithHTTPClient
+		viaContext    bool // OAuth2 finds the client under oauth2.HTTPClient; else Endpoint's HTTPClient
 		fault         *authtest.Fault
 		wantPermanent bool
 	}{
@@ -59,7 +59,7 @@ func TestRefresherUsesTheTransportItself(t *testing.T) {
 				cfg.Endpoint.AuthStyle = oauth2.AuthStyleInParams // nothing else in the Authorization header
 				ref = bearer.OAuth2(cfg)
 			} else {
-				ref = bearer.Endpoint(srv.RefreshURL, bearer.WithHTTPClient(self))
+				ref = &bearer.Endpoint{URL: srv.RefreshURL, HTTPClient: self}
 			}
 			var logouts atomic.Int32
 			tr := newTransport(t, bearer.Config{
@@ -117,7 +117,7 @@ func TestSelfClientCloseIdleConnections(t *testing.T) {
 	self := &http.Client{}
 	base := &closeCounter{}
 	tr := newTransport(t, bearer.Config{
-		Refresher: bearer.Endpoint("https://auth.example.com/refresh", bearer.WithHTTPClient(self)),
+		Refresher: &bearer.Endpoint{URL: "https://auth.example.com/refresh", HTTPClient: self},
 		Base:      base,
 	}, tok1)
 	self.Transport = tr

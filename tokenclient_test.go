@@ -33,9 +33,9 @@ var tokenRefresherKinds = []struct {
 			AuthStyle: oauth2.AuthStyleInParams}
 		return bearer.FromTokenSource(cc.TokenSource)
 	}},
-	{"Endpoint", func(u string, _ http.RoundTripper) bearer.Refresher { return bearer.Endpoint(u) }},
+	{"Endpoint", func(u string, _ http.RoundTripper) bearer.Refresher { return &bearer.Endpoint{URL: u} }},
 	{"Endpoint with its own client", func(u string, base http.RoundTripper) bearer.Refresher {
-		return bearer.Endpoint(u, bearer.WithHTTPClient(&http.Client{Transport: base}))
+		return &bearer.Endpoint{URL: u, HTTPClient: &http.Client{Transport: base}}
 	}},
 	{"custom, with the context's client", func(u string, _ http.RoundTripper) bearer.Refresher {
 		return bearer.RefresherFunc(func(ctx context.Context, cur *oauth2.Token) (*oauth2.Token, error) {

@@ -22,7 +22,7 @@ func runBearer(o options, d *display) *result {
 	var loggedOutAt atomic.Int64 // unix nanos of the first OnLogout
 	tr, err := bearer.New(bearer.Config{
 		// The same axios-style POST /refresh that the axios port calls.
-		Refresher: bearer.Endpoint(s.srv.RefreshURL),
+		Refresher: &bearer.Endpoint{URL: s.srv.RefreshURL},
 		Base:      s.base,
 		// Refresh when the token expires, not before: each token lives its
 		// whole life, so that every expiry shows. With the default leeway

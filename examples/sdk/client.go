@@ -22,10 +22,15 @@ import (
 // no token, or the session was ended by the server.
 var ErrLoginRequired = errors.New("items: login required")
 
-// Client is the SDK's client. It embeds the bearer Transport, so SetToken,
-// Token, Logout and CloseIdleConnections are its methods too.
+// Client is the SDK's client. It is safe for concurrent use.
+//
+// It holds the bearer Transport in an unexported field and delegates to it
+// from methods of its own (Login, Logout, Close) rather than embedding it:
+// an embedded *bearer.Transport would make RoundTrip, Client, Token,
+// GoString and every method bearer adds later part of the SDK's API, which
+// its users would call and the SDK could then never change or remove.
 type Client struct {
-	*bearer.Transport
+	tr      *bearer.Transport
 	http    *http.Client
 	baseURL *url.URL
 }
@@ -75,8 +80,30 @@ func NewClient(baseURL string, cfg *oauth2.Config, opts ...Option) (*Client, err
 	if err != nil {
 		return nil, fmt.Errorf("items: %w", err)
 	}
-	return &Client{Transport: tr, http: &http.Client{Transport: tr, Timeout: o.timeout}, baseURL: u}, nil
+	return &Client{tr: tr, http: &http.Client{Transport: tr, Timeout: o.timeout}, baseURL: u}, nil
 }
+
+// Login logs the user in with the token pair that the API's login flow
+// returned, saving it to the store.
+func (c *Client) Login(ctx context.Context, tok *oauth2.Token) error {
+	if err := c.tr.SetToken(ctx, tok); err != nil {
+		return fmt.Errorf("items: %w", err)
+	}
+	return nil
+}
+
+// Logout ends the session and clears the store: later calls fail with
+// [ErrLoginRequired] until the next Login.
+func (c *Client) Logout(ctx context.Context) error {
+	if err := c.tr.Logout(ctx); err != nil {
+		return fmt.Errorf("items: %w", err)
+	}
+	return nil
+}
+
+// Close closes the idle connections of the client, those of its token
+// requests included. The client stays usable.
+func (c *Client) Close() { c.tr.CloseIdleConnections() }
 
 // Item is an item of the API.
 type Item struct {

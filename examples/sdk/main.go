@@ -1,6 +1,7 @@
 // Sdk shows an SDK client type built on a bearer Transport: the SDK has its
-// own constructor, options and error (ErrLoginRequired), and embeds the
-// Transport, so its users call client.SetToken and client.Logout directly.
+// own constructor, options and error (ErrLoginRequired), and keeps the
+// Transport to itself: its users call the SDK's Login, Logout and Close,
+// which delegate to the Transport, and never see the Transport's methods.
 // The SDK is in client.go; this file uses it.
 //
 //	go run ./examples/sdk
@@ -35,7 +36,7 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer client.CloseIdleConnections()
+	defer client.Close()
 
 	show := func(what string) {
 		item, err := client.Item(ctx, "42")
@@ -52,7 +53,7 @@ func main() {
 	}
 
 	show("before logging in")
-	if err := client.SetToken(ctx, srv.Issue()); err != nil { // the user logs in
+	if err := client.Login(ctx, srv.Issue()); err != nil { // the user logs in
 		log.Fatal(err)
 	}
 	show("logged in")
@@ -61,10 +62,14 @@ func main() {
 	srv.RevokeRefreshTokens()
 	show("after the server revoked the refresh token")
 	show("and again")
-	if err := client.SetToken(ctx, srv.Issue()); err != nil { // logs in again
+	if err := client.Login(ctx, srv.Issue()); err != nil { // logs in again
 		log.Fatal(err)
 	}
 	show("logged in again")
+	if err := client.Logout(ctx); err != nil { // the user logs out
+		log.Fatal(err)
+	}
+	show("logged out")
 
 	st := srv.Stats()
 	fmt.Printf("server: refreshes %d, refused %d, reuse detections %d\n", st.Refreshes, st.RefreshFailures, st.ReuseDetections)
