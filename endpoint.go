@@ -131,7 +131,7 @@ func (f EndpointFields) withDefaults() EndpointFields {
 }
 
 // errNoURL is the error of an Endpoint without a URL.
-var errNoURL = errors.New("bearer: Endpoint: URL is empty")
+var errNoURL = errors.New("Endpoint: URL is empty")
 
 // Refresh sends the refresh request for current and returns the token of
 // the answer, as the [Endpoint] documentation describes.
@@ -159,7 +159,7 @@ func (e *Endpoint) Refresh(ctx context.Context, current *oauth2.Token) (*oauth2.
 func (e *Endpoint) send(ctx context.Context, req *http.Request) (*oauth2.Token, error) {
 	resp, err := e.httpClient(ctx).Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("bearer: refresh endpoint: %w", err)
+		return nil, fmt.Errorf("refresh endpoint: %w", err)
 	}
 	body, err := readCapped(resp.Body)
 	if err != nil {
@@ -186,7 +186,7 @@ func (e *Endpoint) request(ctx context.Context, current *oauth2.Token) (*http.Re
 	case err != nil:
 		return nil, err
 	case req == nil:
-		return nil, errors.New("bearer: Endpoint: the request builder returned no request")
+		return nil, errors.New("Endpoint: the request builder returned no request")
 	}
 	if !skipped(req.Context()) {
 		req = req.WithContext(ctx) // never a request that a Transport would authorise
@@ -207,11 +207,11 @@ func (e *Endpoint) jsonRequest(ctx context.Context, url string, current *oauth2.
 	}
 	body, err := json.Marshal(map[string]string{e.Fields.withDefaults().Token: current.RefreshToken})
 	if err != nil {
-		return nil, fmt.Errorf("bearer: Endpoint: encoding the request: %w", err)
+		return nil, fmt.Errorf("Endpoint: encoding the request: %w", err)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
-		return nil, fmt.Errorf("bearer: Endpoint: %w", err)
+		return nil, fmt.Errorf("Endpoint: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
@@ -258,7 +258,7 @@ func (e *Endpoint) decodeJSON(resp *http.Response, body []byte) (*oauth2.Token, 
 	d := json.NewDecoder(bytes.NewReader(body))
 	d.UseNumber()
 	if err := d.Decode(&raw); err != nil || raw == nil {
-		return nil, fmt.Errorf("bearer: the refresh endpoint answered %d with a body that is not a JSON object (Content-Type %q)",
+		return nil, fmt.Errorf("the refresh endpoint answered %d with a body that is not a JSON object (Content-Type %q)",
 			resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
 	if code, _ := raw["error"].(string); code != "" {
@@ -267,7 +267,7 @@ func (e *Endpoint) decodeJSON(resp *http.Response, body []byte) (*oauth2.Token, 
 	f := e.Fields.withDefaults()
 	access, _ := raw[f.AccessToken].(string)
 	if access == "" {
-		return nil, fmt.Errorf("bearer: the refresh endpoint's answer has no %q string field", f.AccessToken)
+		return nil, fmt.Errorf("the refresh endpoint's answer has no %q string field", f.AccessToken)
 	}
 	tok := &oauth2.Token{AccessToken: access, TokenType: "Bearer"}
 	switch v := raw[f.RefreshToken].(type) {
@@ -275,11 +275,11 @@ func (e *Endpoint) decodeJSON(resp *http.Response, body []byte) (*oauth2.Token, 
 	case string:
 		tok.RefreshToken = v
 	default:
-		return nil, fmt.Errorf("bearer: the refresh endpoint's %q field is not a string", f.RefreshToken)
+		return nil, fmt.Errorf("the refresh endpoint's %q field is not a string", f.RefreshToken)
 	}
 	secs, ok := seconds(raw[f.ExpiresIn])
 	if !ok {
-		return nil, fmt.Errorf("bearer: the refresh endpoint's %q field is not a number of seconds", f.ExpiresIn)
+		return nil, fmt.Errorf("the refresh endpoint's %q field is not a number of seconds", f.ExpiresIn)
 	}
 	if secs > 0 {
 		tok.ExpiresIn = secs

@@ -128,6 +128,7 @@ func TestErrorsSayBearerOnce(t *testing.T) {
 		tok  *oauth2.Token
 	}{
 		{name: "a refresher's error", cfg: bearer.Config{Refresher: nilSource}},
+		{name: "Endpoint's error", cfg: bearer.Config{Refresher: &bearer.Endpoint{URL: "https://auth.example.com/refresh"}}, tok: tok1},
 		{name: "the store lock", cfg: bearer.Config{Refresher: &countingRefresher{}, Store: failingLock{store.NewMemory(nil)}}},
 		{name: "logged out", cfg: bearer.Config{Refresher: &countingRefresher{fail: func(int32) error {
 			return bearer.Permanent(errors.New("revoked"))
