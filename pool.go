@@ -404,7 +404,7 @@ func (p *Pool) transport(m *member) (*Transport, error) {
 		return ctx
 	}
 	cfg.OnRefresh = func(ctx context.Context, ev RefreshEvent) {
-		defer m.refreshing.Add(-1)
+		m.refreshing.Add(-1) // saved already: from here the identity may go
 		if end != nil {
 			end(ctx, ev)
 		}
