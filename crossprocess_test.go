@@ -22,7 +22,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/seamlessauth/bearer"
-	"github.com/seamlessauth/bearer/internal/authtest"
+	"github.com/seamlessauth/bearer/bearertest"
 	"github.com/seamlessauth/bearer/store"
 )
 
@@ -205,7 +205,7 @@ func TestCrossProcessSharedTokenFile(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts child processes for several seconds")
 	}
-	srv := authtest.NewServer(authtest.Options{AccessTTL: xprocAccessTTL, Rotate: true, ReuseDetection: true})
+	srv := bearertest.NewServer(bearertest.Options{AccessTTL: xprocAccessTTL, Rotate: true, ReuseDetection: true})
 	defer srv.Close()
 	cfg := srv.Config()
 	path := filepath.Join(t.TempDir(), "token.json")

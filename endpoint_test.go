@@ -20,7 +20,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/seamlessauth/bearer"
-	"github.com/seamlessauth/bearer/internal/authtest"
+	"github.com/seamlessauth/bearer/bearertest"
 )
 
 // endpointHits keeps what a test handler received, for the test goroutine.
@@ -65,15 +65,15 @@ func cannedEndpoint(t *testing.T, status int, ctype, body string) (*httptest.Ser
 var endpointCurrent = &oauth2.Token{AccessToken: "old-access", RefreshToken: "old-refresh", TokenType: "Bearer"}
 
 func TestEndpointAgainstAuthtest(t *testing.T) {
-	srv := authtest.NewServer(authtest.Options{AccessTTL: 2 * time.Minute, Rotate: true})
+	srv := bearertest.NewServer(bearertest.Options{AccessTTL: 2 * time.Minute, Rotate: true})
 	defer srv.Close()
 	issued := srv.Issue()
 
 	ref := &bearer.Endpoint{URL: srv.RefreshURL, HTTPClient: srv.Client()}
 	tok, err := ref.Refresh(t.Context(), issued)
 	require.NoError(t, err)
-	assert.True(t, strings.HasPrefix(tok.AccessToken, authtest.AccessPrefix))
-	assert.True(t, strings.HasPrefix(tok.RefreshToken, authtest.RefreshPrefix))
+	assert.True(t, strings.HasPrefix(tok.AccessToken, bearertest.AccessPrefix))
+	assert.True(t, strings.HasPrefix(tok.RefreshToken, bearertest.RefreshPrefix))
 	assert.NotEqual(t, issued.RefreshToken, tok.RefreshToken, "rotated")
 	assert.Equal(t, "Bearer", tok.Type())
 	assert.WithinDuration(t, time.Now().Add(2*time.Minute), tok.Expiry, 5*time.Second)

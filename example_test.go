@@ -16,10 +16,10 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/seamlessauth/bearer"
-	"github.com/seamlessauth/bearer/internal/authtest"
+	"github.com/seamlessauth/bearer/bearertest"
 )
 
-// The examples run against internal/authtest, a real OAuth2 server and API
+// The examples run against bearertest, a real OAuth2 server and API
 // on 127.0.0.1 that stands in for yours. None of them prints a token.
 
 // A Transport keeps the client logged in: here the server revokes the
@@ -27,7 +27,7 @@ import (
 // the caller never sees. The part between the quickstart markers is the
 // README's quickstart; a test keeps the two identical.
 func ExampleNew() {
-	srv := authtest.NewServer(authtest.Options{Rotate: true, ReuseDetection: true})
+	srv := bearertest.NewServer(bearertest.Options{Rotate: true, ReuseDetection: true})
 	defer srv.Close()
 	ctx, cfg, tok, apiURL := context.Background(), srv.Config(), srv.Issue(), srv.APIURL
 
@@ -72,7 +72,7 @@ func ExampleNew() {
 // OAuth2 refreshes through golang.org/x/oauth2 with the refresh token of a
 // login, here an authorization code flow with PKCE.
 func ExampleOAuth2() {
-	srv := authtest.NewServer(authtest.Options{Rotate: true, ReuseDetection: true})
+	srv := bearertest.NewServer(bearertest.Options{Rotate: true, ReuseDetection: true})
 	defer srv.Close()
 	ctx := context.Background()
 	cfg := srv.Config()
@@ -113,7 +113,7 @@ func ExampleOAuth2() {
 // Endpoint refreshes with the plain JSON endpoint that many web backends
 // expose for their axios interceptors: POST {"token": refresh}.
 func ExampleEndpoint() {
-	srv := authtest.NewServer(authtest.Options{Rotate: true, ReuseDetection: true})
+	srv := bearertest.NewServer(bearertest.Options{Rotate: true, ReuseDetection: true})
 	defer srv.Close()
 
 	tr, err := bearer.New(bearer.Config{Refresher: &bearer.Endpoint{URL: srv.RefreshURL}})
@@ -140,7 +140,7 @@ func ExampleEndpoint() {
 // A request made under SkipAuth goes out as it is: no token, and no refresh
 // when the server answers 401.
 func ExampleSkipAuth() {
-	srv := authtest.NewServer(authtest.Options{})
+	srv := bearertest.NewServer(bearertest.Options{})
 	defer srv.Close()
 	tr, err := bearer.New(bearer.Config{Refresher: bearer.OAuth2(srv.Config())})
 	if err != nil {
@@ -169,7 +169,7 @@ func ExampleSkipAuth() {
 // every request fails with an error wrapping ErrLoggedOut, without reaching
 // the network, until SetToken logs in again.
 func ExampleConfig_onLogout() {
-	srv := authtest.NewServer(authtest.Options{Rotate: true, ReuseDetection: true})
+	srv := bearertest.NewServer(bearertest.Options{Rotate: true, ReuseDetection: true})
 	defer srv.Close()
 	cfg := srv.Config()
 	cfg.Endpoint.AuthStyle = oauth2.AuthStyleInHeader
@@ -229,7 +229,7 @@ func ExampleConfig_onLogout() {
 // invalid_token. A 401 for a missing scope, or with only another scheme's
 // challenge, is the caller's to handle, and is returned as it is.
 func ExampleConfig_shouldRefresh() {
-	srv := authtest.NewServer(authtest.Options{})
+	srv := bearertest.NewServer(bearertest.Options{})
 	defer srv.Close()
 	tr, err := bearer.New(bearer.Config{Refresher: bearer.OAuth2(srv.Config())})
 	if err != nil {
@@ -245,7 +245,7 @@ func ExampleConfig_shouldRefresh() {
 		`Basic realm="admin area"`,
 		`Bearer error="invalid_token"`,
 	} {
-		srv.FailAPI(1, authtest.Fault{Status: http.StatusUnauthorized, Header: http.Header{"Www-Authenticate": {challenge}}})
+		srv.FailAPI(1, bearertest.Fault{Status: http.StatusUnauthorized, Header: http.Header{"Www-Authenticate": {challenge}}})
 		resp, err := tr.Client().Get(srv.APIURL + "/me")
 		if err != nil {
 			log.Fatal(err)
@@ -289,7 +289,7 @@ func TestREADMEQuickstart(t *testing.T) {
 // costs one refresh of their own token, and a request that names nobody
 // fails before it reaches the server.
 func ExampleNewPool() {
-	srv := authtest.NewServer(authtest.Options{Rotate: true, ReuseDetection: true})
+	srv := bearertest.NewServer(bearertest.Options{Rotate: true, ReuseDetection: true})
 	defer srv.Close()
 	ctx := context.Background()
 	pool, err := bearer.NewPool(bearer.PoolConfig{

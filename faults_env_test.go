@@ -14,7 +14,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/seamlessauth/bearer"
-	"github.com/seamlessauth/bearer/internal/authtest"
+	"github.com/seamlessauth/bearer/bearertest"
 	"github.com/seamlessauth/bearer/store"
 )
 
@@ -27,10 +27,10 @@ type faultResult struct {
 	err    error
 }
 
-// faultEnv is one row's world: an authtest server, the Transport, and what
+// faultEnv is one row's world: an bearertest server, the Transport, and what
 // they recorded.
 type faultEnv struct {
-	srv       *authtest.Server
+	srv       *bearertest.Server
 	issued    *oauth2.Token
 	tr        *bearer.Transport
 	rec       *recordingBase
@@ -48,7 +48,7 @@ type faultEnv struct {
 func newFaultEnv(t *testing.T, row faultRow) *faultEnv {
 	e := &faultEnv{refreshed: make(chan struct{}, 16)}
 	var oauthCfg *oauth2.Config
-	e.srv, oauthCfg = newServer(t, authtest.Options{Rotate: true, ReuseDetection: true})
+	e.srv, oauthCfg = newServer(t, bearertest.Options{Rotate: true, ReuseDetection: true})
 	e.issued = e.srv.Issue()
 	e.apiURL = e.srv.APIURL + "/things"
 
@@ -68,8 +68,8 @@ func newFaultEnv(t *testing.T, row faultRow) *faultEnv {
 	case clientCrossHost:
 		e.other = httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 		t.Cleanup(e.other.Close)
-		e.srv.FailAPI(1, authtest.Fault{Status: http.StatusTemporaryRedirect, Header: http.Header{"Location": {e.other.URL + "/landing"}}})
-		// authtest listens on 127.0.0.1; reach it as localhost so that the
+		e.srv.FailAPI(1, bearertest.Fault{Status: http.StatusTemporaryRedirect, Header: http.Header{"Location": {e.other.URL + "/landing"}}})
+		// bearertest listens on 127.0.0.1; reach it as localhost so that the
 		// two hosts differ by name.
 		e.apiURL = strings.Replace(e.apiURL, "127.0.0.1", "localhost", 1)
 	case clientHTTPSToHTTP:

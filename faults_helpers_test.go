@@ -16,7 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 
 	"github.com/seamlessauth/bearer"
-	"github.com/seamlessauth/bearer/internal/authtest"
+	"github.com/seamlessauth/bearer/bearertest"
 )
 
 // This file holds the doubles of the fault matrix (faults_test.go) and the
@@ -180,7 +180,7 @@ func tokenAllowed(cfg bearer.Config, req *http.Request) bool {
 func (b *recordingBase) assertTokenOnlyWhereAllowed(t *testing.T) {
 	t.Helper()
 	for _, s := range b.requests() {
-		if strings.HasPrefix(s.auth, "Bearer "+authtest.AccessPrefix) {
+		if strings.HasPrefix(s.auth, "Bearer "+bearertest.AccessPrefix) {
 			assert.True(t, s.allowed, "a token was sent to %s", s.url)
 		}
 	}
@@ -279,12 +279,12 @@ func exampleDialer(t *testing.T, base *http.Transport) *http.Transport {
 }
 
 // jsonAnswer is a token endpoint fault with a JSON body.
-func jsonAnswer(status int, body string, header ...string) authtest.Fault {
+func jsonAnswer(status int, body string, header ...string) bearertest.Fault {
 	h := http.Header{"Content-Type": {"application/json"}}
 	for i := 0; i+1 < len(header); i += 2 {
 		h.Set(header[i], header[i+1])
 	}
-	return authtest.Fault{Status: status, Body: body, Header: h}
+	return bearertest.Fault{Status: status, Body: body, Header: h}
 }
 
 // port is the port of a URL such as an httptest server's.

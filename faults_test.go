@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 
 	"github.com/seamlessauth/bearer"
-	"github.com/seamlessauth/bearer/internal/authtest"
+	"github.com/seamlessauth/bearer/bearertest"
 )
 
 // faultOutcome is what every request of a fault matrix row gets.
@@ -41,10 +41,10 @@ const (
 	clientSkipAuth                       // the request is made under SkipAuth
 )
 
-// queued is a fault queued n times (authtest FailToken/FailAPI).
+// queued is a fault queued n times (bearertest FailToken/FailAPI).
 type queued struct {
 	n int
-	f authtest.Fault
+	f bearertest.Fault
 }
 
 // faultRow is one fault and, first, what it must lead to.
@@ -53,11 +53,11 @@ type faultRow struct {
 
 	want          faultOutcome
 	wantStatus    int   // with gotStatus
-	wantTokenReqs int64 // requests that reached the token endpoint (authtest Stats)
+	wantTokenReqs int64 // requests that reached the token endpoint (bearertest Stats)
 	wantLogouts   int32 // OnLogout calls
 	wantAPI       int   // requests that reached the API: every hop, and the extra request of clientCancel/clientDeadline
 	wantToken     []bool
-	wantReuse     int64           // refresh tokens presented twice (authtest Stats)
+	wantReuse     int64           // refresh tokens presented twice (bearertest Stats)
 	wantWaits     []time.Duration // waits between refresh attempts; nil: not checked
 
 	refresher     string        // "" (OAuth2), "endpoint" (the JSON endpoint), "wrong-secret" (OAuth2, bad client)
@@ -72,17 +72,17 @@ type faultRow struct {
 	unlocked      bool // the store is no store.Locker: only singleflight keeps the requests from refreshing each
 }
 
-// TestFaultMatrix drives a Transport logged in to an authtest server
+// TestFaultMatrix drives a Transport logged in to an bearertest server
 // (rotation and reuse detection on, 3 refresh attempts 1ms apart, the waits
 // between them recorded, not taken) into one
 // fault per row, and checks the row's expected outcome, the requests that
 // reached the token endpoint and the API, the logouts, that every request
 // body was closed exactly once, and that no token went where it may not.
 func TestFaultMatrix(t *testing.T) {
-	down := func(status int) []queued { return []queued{{-1, authtest.ServerError(status)}} }
-	html502 := authtest.Fault{Status: 502, Body: "<html>Bad Gateway</html>", Header: http.Header{"Content-Type": {"text/html"}}}
+	down := func(status int) []queued { return []queued{{-1, bearertest.ServerError(status)}} }
+	html502 := bearertest.Fault{Status: 502, Body: "<html>Bad Gateway</html>", Header: http.Header{"Content-Type": {"text/html"}}}
 	challenge := func(v string) []queued {
-		return []queued{{1, authtest.Fault{Status: 401, Header: http.Header{"Www-Authenticate": {v}}}}}
+		return []queued{{1, bearertest.Fault{Status: 401, Header: http.Header{"Www-Authenticate": {v}}}}}
 	}
 	tests := []faultRow{
 		// The token endpoint fails. The API has revoked the access token.
@@ -90,7 +90,7 @@ func TestFaultMatrix(t *testing.T) {
 		{name: "token 502", want: gotTransient, wantTokenReqs: 3, wantAPI: 1, revoke: true, tokenFaults: down(502)},
 		{name: "token 503", want: gotTransient, wantTokenReqs: 3, wantAPI: 1, revoke: true, tokenFaults: down(503)},
 		{name: "token 500 once, then well", want: gotStatus, wantStatus: 200, wantTokenReqs: 2, wantAPI: 2, revoke: true,
-			tokenFaults: []queued{{1, authtest.ServerError(500)}}},
+			tokenFaults: []queued{{1, bearertest.ServerError(500)}}},
 		{name: "token 429 Retry-After 1s", want: gotStatus, wantStatus: 200, wantTokenReqs: 2, wantAPI: 2, wantWaits: []time.Duration{time.Second}, revoke: true,
 			tokenFaults: []queued{{1, jsonAnswer(429, `{"error":"slow_down"}`, "Retry-After", "1")}}},
 		{name: "token 429 Retry-After beyond the cap", want: gotTransient, wantTokenReqs: 1, wantAPI: 1, wantWaits: []time.Duration{}, revoke: true,
@@ -98,33 +98,33 @@ func TestFaultMatrix(t *testing.T) {
 		{name: "token 503 Retry-After beyond the refresh timeout", want: gotTransient, wantTokenReqs: 1, wantAPI: 1, wantWaits: []time.Duration{}, revoke: true,
 			timeout: time.Second, tokenFaults: []queued{{-1, jsonAnswer(503, `{}`, "Retry-After", "3")}}},
 		{name: "token delay beyond the refresh timeout", want: gotTransient, wantTokenReqs: 1, wantAPI: 1, revoke: true,
-			timeout: 300 * time.Millisecond, tokenFaults: []queued{{-1, authtest.Fault{Delay: time.Minute}}}},
+			timeout: 300 * time.Millisecond, tokenFaults: []queued{{-1, bearertest.Fault{Delay: time.Minute}}}},
 		{name: "token connection reset", want: gotTransient, wantTokenReqs: 3, wantAPI: 1, revoke: true,
-			tokenFaults: []queued{{-1, authtest.Fault{Reset: true}}}},
+			tokenFaults: []queued{{-1, bearertest.Fault{Reset: true}}}},
 		{name: "token connection reset once", want: gotStatus, wantStatus: 200, wantTokenReqs: 2, wantAPI: 2, revoke: true,
-			tokenFaults: []queued{{1, authtest.Fault{Reset: true}}}},
+			tokenFaults: []queued{{1, bearertest.Fault{Reset: true}}}},
 		{name: "token answer half written", want: gotTransient, wantTokenReqs: 3, wantAPI: 1, revoke: true,
-			tokenFaults: []queued{{-1, authtest.Fault{Truncate: true}}}},
+			tokenFaults: []queued{{-1, bearertest.Fault{Truncate: true}}}},
 		{name: "token answer body stalls beyond the refresh timeout", want: gotTransient, wantTokenReqs: 1, wantAPI: 1, revoke: true,
 			timeout: 300 * time.Millisecond, tokenWrap: stallAnswers},
 		{name: "token answer body slow within the refresh timeout", want: gotStatus, wantStatus: 200, wantTokenReqs: 1, wantAPI: 2, revoke: true,
 			tokenWrap: dripAnswers},
 		{name: "token malformed JSON", want: gotTransient, wantTokenReqs: 3, wantAPI: 1, revoke: true,
-			tokenFaults: []queued{{-1, authtest.Malformed()}}},
+			tokenFaults: []queued{{-1, bearertest.Malformed()}}},
 		{name: "token 200 with error invalid_grant", want: gotLoggedOut, wantTokenReqs: 1, wantLogouts: 1, wantAPI: 1, revoke: true,
 			tokenFaults: []queued{{1, jsonAnswer(200, `{"error":"invalid_grant"}`)}}},
 		{name: "token 200 with error temporarily_unavailable", want: gotTransient, wantTokenReqs: 3, wantAPI: 1, revoke: true,
 			tokenFaults: []queued{{-1, jsonAnswer(200, `{"error":"temporarily_unavailable"}`)}}},
 		{name: "token invalid_grant", want: gotLoggedOut, wantTokenReqs: 1, wantLogouts: 1, wantAPI: 1, revoke: true,
-			tokenFaults: []queued{{1, authtest.InvalidGrant()}}},
+			tokenFaults: []queued{{1, bearertest.InvalidGrant()}}},
 		{name: "token invalid_client (wrong secret)", want: gotLoggedOut, wantTokenReqs: 1, wantLogouts: 1, wantAPI: 1, revoke: true,
 			refresher: "wrong-secret"},
 		{name: "token invalid_request", want: gotTransient, wantTokenReqs: 3, wantAPI: 1, revoke: true,
 			tokenFaults: []queued{{-1, jsonAnswer(400, `{"error":"invalid_request"}`)}}},
 		{name: "token 400 without an error code", want: gotLoggedOut, wantTokenReqs: 1, wantLogouts: 1, wantAPI: 1, revoke: true,
-			tokenFaults: []queued{{1, authtest.Fault{Status: 400, Body: "<html>Bad Request</html>"}}}},
+			tokenFaults: []queued{{1, bearertest.Fault{Status: 400, Body: "<html>Bad Request</html>"}}}},
 		{name: "token 408", want: gotTransient, wantTokenReqs: 3, wantAPI: 1, revoke: true,
-			tokenFaults: []queued{{-1, authtest.Fault{Status: 408}}}},
+			tokenFaults: []queued{{-1, bearertest.Fault{Status: 408}}}},
 		{name: "token answer over 1 MiB", want: gotTransient, wantTokenReqs: 3, wantAPI: 1, revoke: true,
 			tokenFaults: []queued{{-1, jsonAnswer(200, `{"access_token":"`+strings.Repeat("a", 2<<20)+`"}`)}}},
 		// The server rotated the refresh token but its answer was lost: the
@@ -141,23 +141,23 @@ func TestFaultMatrix(t *testing.T) {
 		// The API answers.
 		{name: "api 401 invalid_token", want: gotStatus, wantStatus: 200, wantTokenReqs: 1, wantAPI: 2, revoke: true},
 		{name: "api 401 without a challenge", want: gotStatus, wantStatus: 200, wantTokenReqs: 1, wantAPI: 2,
-			apiFaults: []queued{{1, authtest.Fault{Status: 401}}}},
+			apiFaults: []queued{{1, bearertest.Fault{Status: 401}}}},
 		{name: "api 401 persists after the refresh", want: gotStatus, wantStatus: 401, wantTokenReqs: 1, wantAPI: 2,
-			apiFaults: []queued{{-1, authtest.Fault{Status: 401}}}},
+			apiFaults: []queued{{-1, bearertest.Fault{Status: 401}}}},
 		{name: "api 401 with a Basic challenge", want: gotStatus, wantStatus: 401, wantAPI: 1, apiFaults: challenge(`Basic realm="api"`)},
 		{name: "api 401 insufficient_scope", want: gotStatus, wantStatus: 401, wantAPI: 1,
 			apiFaults: challenge(`Bearer error="insufficient_scope", scope="admin"`)},
-		{name: "api 403", want: gotStatus, wantStatus: 403, wantAPI: 1, apiFaults: []queued{{1, authtest.Fault{Status: 403}}}},
-		{name: "api 500 is not retried", want: gotStatus, wantStatus: 500, wantAPI: 1, apiFaults: []queued{{1, authtest.ServerError(500)}}},
-		{name: "api connection reset", want: gotTransportErr, wantAPI: 1, apiFaults: []queued{{1, authtest.Fault{Reset: true}}}},
+		{name: "api 403", want: gotStatus, wantStatus: 403, wantAPI: 1, apiFaults: []queued{{1, bearertest.Fault{Status: 403}}}},
+		{name: "api 500 is not retried", want: gotStatus, wantStatus: 500, wantAPI: 1, apiFaults: []queued{{1, bearertest.ServerError(500)}}},
+		{name: "api connection reset", want: gotTransportErr, wantAPI: 1, apiFaults: []queued{{1, bearertest.Fault{Reset: true}}}},
 		{name: "api 401 storm of 200", want: gotStatus, wantStatus: 200, wantTokenReqs: 1, wantAPI: 400, revoke: true,
 			client: clientStorm, requests: 200},
 		{name: "api 401 storm of 200, store without a lock", want: gotStatus, wantStatus: 200, wantTokenReqs: 1, wantAPI: 400, revoke: true,
 			client: clientStorm, requests: 200, unlocked: true},
 		{name: "api 401 storm of 50, invalid_grant", want: gotLoggedOut, wantTokenReqs: 1, wantLogouts: 1, wantAPI: 50, revoke: true,
-			client: clientStorm, requests: 50, tokenFaults: []queued{{1, authtest.InvalidGrant()}}},
+			client: clientStorm, requests: 50, tokenFaults: []queued{{1, bearertest.InvalidGrant()}}},
 		{name: "after a logout requests fail fast", want: gotLoggedOut, wantTokenReqs: 1, wantLogouts: 1, wantAPI: 1, revoke: true,
-			requests: 3, tokenFaults: []queued{{1, authtest.InvalidGrant()}}},
+			requests: 3, tokenFaults: []queued{{1, bearertest.InvalidGrant()}}},
 
 		// The client's side.
 		{name: "context cancelled while waiting", want: gotCanceled, wantTokenReqs: 1, wantAPI: 2, revoke: true, client: clientCancel},
@@ -196,7 +196,7 @@ func runFaultRow(t *testing.T, row faultRow) {
 	sent := e.rec.requests()
 	assert.Len(t, sent, row.wantAPI, "requests that reached the API")
 	if row.client != clientHugeBody && row.client != clientCrossHost && row.client != clientHTTPSToHTTP {
-		assert.EqualValues(t, row.wantAPI, st.APIRequests, "requests the authtest API counted")
+		assert.EqualValues(t, row.wantAPI, st.APIRequests, "requests the bearertest API counted")
 	}
 	for i, want := range row.wantToken {
 		if assert.Greater(t, len(sent), i) {

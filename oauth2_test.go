@@ -15,13 +15,13 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/seamlessauth/bearer"
-	"github.com/seamlessauth/bearer/internal/authtest"
+	"github.com/seamlessauth/bearer/bearertest"
 	"github.com/seamlessauth/bearer/store"
 )
 
-// refreshRig is a Transport logged in to an authtest server, with counters.
+// refreshRig is a Transport logged in to an bearertest server, with counters.
 type refreshRig struct {
-	srv     *authtest.Server
+	srv     *bearertest.Server
 	tr      *bearer.Transport
 	store   store.Store
 	issued  *oauth2.Token
@@ -37,19 +37,19 @@ type refreshRig struct {
 // request is not sent again the other way (autodetect).
 type refresherKind struct {
 	name string
-	make func(srv *authtest.Server, cfg *oauth2.Config) bearer.Refresher
+	make func(srv *bearertest.Server, cfg *oauth2.Config) bearer.Refresher
 }
 
 var refresherKinds = []refresherKind{
-	{"OAuth2", func(_ *authtest.Server, cfg *oauth2.Config) bearer.Refresher { return bearer.OAuth2(cfg) }},
-	{"Endpoint", func(srv *authtest.Server, _ *oauth2.Config) bearer.Refresher {
+	{"OAuth2", func(_ *bearertest.Server, cfg *oauth2.Config) bearer.Refresher { return bearer.OAuth2(cfg) }},
+	{"Endpoint", func(srv *bearertest.Server, _ *oauth2.Config) bearer.Refresher {
 		return &bearer.Endpoint{URL: srv.RefreshURL}
 	}},
 }
 
 // newRefreshRig starts a server, logs in, and builds a Transport with a fast retry
 // policy (3 attempts, 1ms apart) over it.
-func newRefreshRig(t *testing.T, opts authtest.Options, ref func(*authtest.Server, *oauth2.Config) bearer.Refresher, timeout time.Duration) *refreshRig {
+func newRefreshRig(t *testing.T, opts bearertest.Options, ref func(*bearertest.Server, *oauth2.Config) bearer.Refresher, timeout time.Duration) *refreshRig {
 	t.Helper()
 	srv, cfg := newServer(t, opts)
 	r := &refreshRig{srv: srv}
@@ -103,8 +103,8 @@ func (r *refreshRig) refreshEvents() []bearer.RefreshEvent {
 	return append([]bearer.RefreshEvent(nil), r.events...)
 }
 
-func tokenFault(status int, body string) authtest.Fault {
-	return authtest.Fault{Status: status, Body: body, Header: http.Header{"Content-Type": {"application/json"}}}
+func tokenFault(status int, body string) bearertest.Fault {
+	return bearertest.Fault{Status: status, Body: body, Header: http.Header{"Content-Type": {"application/json"}}}
 }
 
 type outcome int
@@ -120,14 +120,14 @@ const (
 // the verdict, the number of refresh attempts and logouts, and what the next
 // request gets.
 func TestTokenEndpointAnswers(t *testing.T) {
-	html := authtest.Fault{Status: http.StatusBadGateway, Body: "<html><body><h1>502 Bad Gateway</h1></body></html>",
+	html := bearertest.Fault{Status: http.StatusBadGateway, Body: "<html><body><h1>502 Bad Gateway</h1></body></html>",
 		Header: http.Header{"Content-Type": {"text/html"}}}
 	huge := tokenFault(http.StatusOK, `{"access_token":"`+strings.Repeat("a", 2<<20)+`","accessToken":"x"}`)
 	tests := []struct {
 		name         string
 		rotate       bool
-		faults       []authtest.Fault // -1 uses: every request until cleared
-		n            int              // uses of each fault; 0 means 1
+		faults       []bearertest.Fault // -1 uses: every request until cleared
+		n            int                // uses of each fault; 0 means 1
 		timeout      time.Duration
 		want         outcome
 		wantAttempts int
@@ -141,7 +141,7 @@ func TestTokenEndpointAnswers(t *testing.T) {
 			require.NoError(t, err)
 			assert.NotEqual(t, r.issued.RefreshToken, tok.RefreshToken, "the rotated refresh token is kept")
 			assert.NotEmpty(t, tok.RefreshToken)
-			assert.WithinDuration(t, time.Now().Add(authtest.DefaultAccessTTL), tok.Expiry, time.Minute, "expires_in becomes Expiry")
+			assert.WithinDuration(t, time.Now().Add(bearertest.DefaultAccessTTL), tok.Expiry, time.Minute, "expires_in becomes Expiry")
 		}},
 		{name: "200 without refresh_token", want: outcomeOK, wantAttempts: 1, check: func(t *testing.T, r *refreshRig) {
 			tok, err := r.store.Load(t.Context())
@@ -149,33 +149,33 @@ func TestTokenEndpointAnswers(t *testing.T) {
 			assert.Equal(t, r.issued.RefreshToken, tok.RefreshToken, "the old refresh token is kept")
 			assert.NotEqual(t, r.issued.AccessToken, tok.AccessToken)
 		}},
-		{name: "200 with an error field", faults: []authtest.Fault{tokenFault(200, `{"error":"invalid_grant","error_description":"expired"}`)},
+		{name: "200 with an error field", faults: []bearertest.Fault{tokenFault(200, `{"error":"invalid_grant","error_description":"expired"}`)},
 			want: outcomePermanent, wantAttempts: 1, wantInError: "invalid_grant"},
-		{name: "400 invalid_grant", faults: []authtest.Fault{authtest.InvalidGrant()}, want: outcomePermanent, wantAttempts: 1, wantInError: "invalid_grant"},
-		{name: "400 invalid_client", faults: []authtest.Fault{tokenFault(400, `{"error":"invalid_client"}`)}, want: outcomePermanent, wantAttempts: 1, wantInError: "invalid_client"},
-		{name: "400 without a code", faults: []authtest.Fault{{Status: 400, Body: "<html>Bad Request</html>", Header: http.Header{"Content-Type": {"text/html"}}}},
+		{name: "400 invalid_grant", faults: []bearertest.Fault{bearertest.InvalidGrant()}, want: outcomePermanent, wantAttempts: 1, wantInError: "invalid_grant"},
+		{name: "400 invalid_client", faults: []bearertest.Fault{tokenFault(400, `{"error":"invalid_client"}`)}, want: outcomePermanent, wantAttempts: 1, wantInError: "invalid_client"},
+		{name: "400 without a code", faults: []bearertest.Fault{{Status: 400, Body: "<html>Bad Request</html>", Header: http.Header{"Content-Type": {"text/html"}}}},
 			want: outcomePermanent, wantAttempts: 1, wantInError: "400"},
-		{name: "400 invalid_request then 200", faults: []authtest.Fault{tokenFault(400, `{"error":"invalid_request","error_description":"please retry"}`)},
+		{name: "400 invalid_request then 200", faults: []bearertest.Fault{tokenFault(400, `{"error":"invalid_request","error_description":"please retry"}`)},
 			want: outcomeOK, wantAttempts: 2},
-		{name: "401", faults: []authtest.Fault{{Status: 401, Body: `{"error":"invalid_client"}`,
+		{name: "401", faults: []bearertest.Fault{{Status: 401, Body: `{"error":"invalid_client"}`,
 			Header: http.Header{"Content-Type": {"application/json"}, "Www-Authenticate": {`Basic realm="auth"`}}}},
 			want: outcomePermanent, wantAttempts: 1, wantInError: "401"},
-		{name: "429 with Retry-After then 200", faults: []authtest.Fault{{Status: 429, Header: http.Header{"Retry-After": {"1"}}}},
+		{name: "429 with Retry-After then 200", faults: []bearertest.Fault{{Status: 429, Header: http.Header{"Retry-After": {"1"}}}},
 			want: outcomeOK, wantAttempts: 2, wantWaits: []time.Duration{time.Second}},
-		{name: "429 with a Retry-After over the cap", faults: []authtest.Fault{{Status: 429, Header: http.Header{"Retry-After": {"120"}}}},
+		{name: "429 with a Retry-After over the cap", faults: []bearertest.Fault{{Status: 429, Header: http.Header{"Retry-After": {"120"}}}},
 			want: outcomeTransient, wantAttempts: 1, wantWaits: []time.Duration{}, wantInError: "429"},
-		{name: "500 every time", faults: []authtest.Fault{authtest.ServerError(500)}, n: -1, want: outcomeTransient, wantAttempts: 3,
+		{name: "500 every time", faults: []bearertest.Fault{bearertest.ServerError(500)}, n: -1, want: outcomeTransient, wantAttempts: 3,
 			wantWaits: []time.Duration{time.Millisecond, time.Millisecond}, wantInError: "500"},
-		{name: "503 then 200", faults: []authtest.Fault{authtest.ServerError(503)}, want: outcomeOK, wantAttempts: 2},
-		{name: "malformed JSON", faults: []authtest.Fault{authtest.Malformed()}, n: -1, want: outcomeTransient, wantAttempts: 3},
-		{name: "HTML error page", faults: []authtest.Fault{html}, n: -1, want: outcomeTransient, wantAttempts: 3, wantInError: "502"},
-		{name: "HTML page with 200", faults: []authtest.Fault{{Status: 200, Body: "<html>Sign in to the Wi-Fi</html>", Header: http.Header{"Content-Type": {"text/html"}}}},
+		{name: "503 then 200", faults: []bearertest.Fault{bearertest.ServerError(503)}, want: outcomeOK, wantAttempts: 2},
+		{name: "malformed JSON", faults: []bearertest.Fault{bearertest.Malformed()}, n: -1, want: outcomeTransient, wantAttempts: 3},
+		{name: "HTML error page", faults: []bearertest.Fault{html}, n: -1, want: outcomeTransient, wantAttempts: 3, wantInError: "502"},
+		{name: "HTML page with 200", faults: []bearertest.Fault{{Status: 200, Body: "<html>Sign in to the Wi-Fi</html>", Header: http.Header{"Content-Type": {"text/html"}}}},
 			n: -1, want: outcomeTransient, wantAttempts: 3},
-		{name: "oversized body", faults: []authtest.Fault{huge}, n: -1, want: outcomeTransient, wantAttempts: 3, wantInError: "larger than 1 MiB"},
-		{name: "truncated body then 200", faults: []authtest.Fault{{Truncate: true}}, want: outcomeOK, wantAttempts: 2},
-		{name: "connection reset then 200", faults: []authtest.Fault{{Reset: true}}, want: outcomeOK, wantAttempts: 2},
-		{name: "connection reset every time", faults: []authtest.Fault{{Reset: true}}, n: -1, want: outcomeTransient, wantAttempts: 3},
-		{name: "timeout", faults: []authtest.Fault{{Delay: time.Minute}}, n: -1, timeout: 300 * time.Millisecond,
+		{name: "oversized body", faults: []bearertest.Fault{huge}, n: -1, want: outcomeTransient, wantAttempts: 3, wantInError: "larger than 1 MiB"},
+		{name: "truncated body then 200", faults: []bearertest.Fault{{Truncate: true}}, want: outcomeOK, wantAttempts: 2},
+		{name: "connection reset then 200", faults: []bearertest.Fault{{Reset: true}}, want: outcomeOK, wantAttempts: 2},
+		{name: "connection reset every time", faults: []bearertest.Fault{{Reset: true}}, n: -1, want: outcomeTransient, wantAttempts: 3},
+		{name: "timeout", faults: []bearertest.Fault{{Delay: time.Minute}}, n: -1, timeout: 300 * time.Millisecond,
 			want: outcomeTransient, wantAttempts: 1, maxElapsed: 2 * time.Second, wantInError: "deadline exceeded"},
 	}
 	for _, kind := range refresherKinds {
@@ -183,7 +183,7 @@ func TestTokenEndpointAnswers(t *testing.T) {
 			t.Parallel() // the two kinds overlap their timeout rows
 			for _, tt := range tests {
 				t.Run(tt.name, func(t *testing.T) {
-					r := newRefreshRig(t, authtest.Options{Rotate: tt.rotate}, kind.make, tt.timeout)
+					r := newRefreshRig(t, bearertest.Options{Rotate: tt.rotate}, kind.make, tt.timeout)
 					status, err := r.get(t) // reads the store; the token is still good
 					require.NoError(t, err)
 					require.Equal(t, http.StatusOK, status)
@@ -272,7 +272,7 @@ func TestOAuth2AuthStyle(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv, cfg := newServer(t, authtest.Options{})
+			srv, cfg := newServer(t, bearertest.Options{})
 			issued := srv.Issue()
 			cfg.Endpoint.AuthStyle = tt.style
 			before := srv.Stats()
@@ -301,7 +301,7 @@ func TestOAuth2Token(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv, cfg := newServer(t, authtest.Options{AccessTTL: 90 * time.Second, Rotate: tt.rotate})
+			srv, cfg := newServer(t, bearertest.Options{AccessTTL: 90 * time.Second, Rotate: tt.rotate})
 			issued := srv.Issue()
 			ctx := context.WithValue(t.Context(), oauth2.HTTPClient, srv.Client())
 			tok, err := bearer.OAuth2(cfg).Refresh(ctx, issued)
@@ -315,7 +315,7 @@ func TestOAuth2Token(t *testing.T) {
 }
 
 func TestOAuth2WithoutRefreshToken(t *testing.T) {
-	srv, cfg := newServer(t, authtest.Options{})
+	srv, cfg := newServer(t, bearertest.Options{})
 	for _, cur := range []*oauth2.Token{nil, {AccessToken: "access-only"}} {
 		_, err := bearer.OAuth2(cfg).Refresh(t.Context(), cur)
 		assert.ErrorIs(t, err, bearer.ErrNoToken)
@@ -341,7 +341,7 @@ func (c *clientCounter) RoundTrip(req *http.Request) (*http.Response, error) {
 func TestRefreshUsesTheRequestContextClient(t *testing.T) {
 	for _, kind := range refresherKinds {
 		t.Run(kind.name, func(t *testing.T) {
-			r := newRefreshRig(t, authtest.Options{}, kind.make, 0)
+			r := newRefreshRig(t, bearertest.Options{}, kind.make, 0)
 			counter := &clientCounter{base: r.srv.Client().Transport}
 			r.srv.RevokeAccessTokens()
 
@@ -364,7 +364,7 @@ func TestRefreshUsesTheRequestContextClient(t *testing.T) {
 func TestRefreshErrorsNeverShowTokens(t *testing.T) {
 	for _, kind := range refresherKinds {
 		t.Run(kind.name, func(t *testing.T) {
-			r := newRefreshRig(t, authtest.Options{}, kind.make, 0)
+			r := newRefreshRig(t, bearertest.Options{}, kind.make, 0)
 			rt := r.issued.RefreshToken
 			r.srv.RevokeAccessTokens()
 			r.srv.FailToken(1, tokenFault(400, `{"error":"invalid_grant","error_description":"unknown token `+rt+`","error_uri":"https://auth.example.com/?t=`+rt+`"}`))

@@ -18,7 +18,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/seamlessauth/bearer"
-	"github.com/seamlessauth/bearer/internal/authtest"
+	"github.com/seamlessauth/bearer/bearertest"
 	"github.com/seamlessauth/bearer/store"
 )
 
@@ -32,7 +32,7 @@ func newPool(t *testing.T, cfg bearer.PoolConfig) *bearer.Pool {
 
 // signIn logs each identity in with a fresh lineage of srv's and returns
 // their tokens.
-func signIn(t *testing.T, p *bearer.Pool, srv *authtest.Server, ids ...string) map[string]*oauth2.Token {
+func signIn(t *testing.T, p *bearer.Pool, srv *bearertest.Server, ids ...string) map[string]*oauth2.Token {
 	t.Helper()
 	toks := make(map[string]*oauth2.Token, len(ids))
 	for _, id := range ids {
@@ -124,7 +124,7 @@ func TestNewPoolChecksConfig(t *testing.T) {
 // ErrNoIdentity, reaches no server and has its body closed once, even when
 // other identities are logged in.
 func TestPoolNoIdentity(t *testing.T) {
-	srv, cfg := newServer(t, authtest.Options{Rotate: true, ReuseDetection: true})
+	srv, cfg := newServer(t, bearertest.Options{Rotate: true, ReuseDetection: true})
 	p := newPool(t, bearer.PoolConfig{Transport: bearer.Config{Refresher: bearer.OAuth2(cfg), Base: loopbackBase(t, 4)}})
 	signIn(t, p, srv, "alice")
 	for _, ctx := range []context.Context{context.Background(), bearer.WithIdentity(context.Background(), "")} {
@@ -149,7 +149,7 @@ func TestPoolNoIdentity(t *testing.T) {
 // reuse, no failure.
 func TestPoolStorm(t *testing.T) {
 	const identities, perIdentity = 1000, 5
-	srv, cfg := newServer(t, authtest.Options{Rotate: true, ReuseDetection: true})
+	srv, cfg := newServer(t, bearertest.Options{Rotate: true, ReuseDetection: true})
 	base := loopbackBase(t, 128)
 	base.MaxConnsPerHost = 128 // bounds the sockets of 5,000 requests at once
 	p := newPool(t, bearer.PoolConfig{Transport: bearer.Config{Refresher: bearer.OAuth2(cfg), Base: base}})
@@ -195,7 +195,7 @@ func TestPoolStorm(t *testing.T) {
 // refresher, the other identities refresh and send, and its own request
 // ends well once it is let go.
 func TestPoolSlowRefreshIsolation(t *testing.T) {
-	srv, cfg := newServer(t, authtest.Options{Rotate: true, ReuseDetection: true})
+	srv, cfg := newServer(t, bearertest.Options{Rotate: true, ReuseDetection: true})
 	ref := bearer.OAuth2(cfg)
 	entered, release := make(chan struct{}), make(chan struct{})
 	var once sync.Once
@@ -248,7 +248,7 @@ func TestPoolSlowRefreshIsolation(t *testing.T) {
 // reaches no server, and tries its store again on its next request; one
 // whose store is slow to open delays nobody else.
 func TestPoolStoreIsolation(t *testing.T) {
-	srv, cfg := newServer(t, authtest.Options{Rotate: true, ReuseDetection: true})
+	srv, cfg := newServer(t, bearertest.Options{Rotate: true, ReuseDetection: true})
 	errBroken := errors.New("disk on fire")
 	entered, release := make(chan struct{}), make(chan struct{})
 	stores := newMemoryStores()
@@ -294,7 +294,7 @@ func TestPoolStoreIsolation(t *testing.T) {
 // out, and OnLogout is told which; a Logout of another ends only that one;
 // the rest go on without a refresh.
 func TestPoolLogoutIsolation(t *testing.T) {
-	srv, cfg := newServer(t, authtest.Options{Rotate: true, ReuseDetection: true})
+	srv, cfg := newServer(t, bearertest.Options{Rotate: true, ReuseDetection: true})
 	var mu sync.Mutex
 	var ended []string
 	p := newPool(t, bearer.PoolConfig{
@@ -336,7 +336,7 @@ func TestPoolLogoutIsolation(t *testing.T) {
 // and is sent without a refresh, its token being still valid.
 func TestPoolIdleEviction(t *testing.T) {
 	clk := &clock{t: time.Now()}
-	srv, cfg := newServer(t, authtest.Options{Rotate: true, ReuseDetection: true, Now: clk.Now})
+	srv, cfg := newServer(t, bearertest.Options{Rotate: true, ReuseDetection: true, Now: clk.Now})
 	stores := newMemoryStores()
 	p := newPool(t, bearer.PoolConfig{
 		Transport:   bearer.Config{Refresher: bearer.OAuth2(cfg), Base: loopbackBase(t, 4)},
@@ -368,7 +368,7 @@ func TestPoolIdleEviction(t *testing.T) {
 // TestPoolMemoryStoreOutlivesEviction: without a Store func, a dropped
 // identity's in-memory token is kept, and it comes back logged in.
 func TestPoolMemoryStoreOutlivesEviction(t *testing.T) {
-	srv, cfg := newServer(t, authtest.Options{Rotate: true, ReuseDetection: true})
+	srv, cfg := newServer(t, bearertest.Options{Rotate: true, ReuseDetection: true})
 	p := newPool(t, bearer.PoolConfig{
 		Transport:     bearer.Config{Refresher: bearer.OAuth2(cfg), Base: loopbackBase(t, 4)},
 		MaxIdentities: 2,
@@ -387,7 +387,7 @@ func TestPoolMemoryStoreOutlivesEviction(t *testing.T) {
 // TestPoolCap: MaxIdentities bounds the identities held; those pushed out
 // come back from their stores without a refresh.
 func TestPoolCap(t *testing.T) {
-	srv, cfg := newServer(t, authtest.Options{Rotate: true, ReuseDetection: true})
+	srv, cfg := newServer(t, bearertest.Options{Rotate: true, ReuseDetection: true})
 	stores := newMemoryStores()
 	p := newPool(t, bearer.PoolConfig{
 		Transport:     bearer.Config{Refresher: bearer.OAuth2(cfg), Base: loopbackBase(t, 4)},
@@ -416,7 +416,7 @@ func TestPoolCap(t *testing.T) {
 // store, without another refresh and without reuse.
 func TestPoolKeepsRefreshingIdentity(t *testing.T) {
 	clk := &clock{t: time.Now()}
-	srv, cfg := newServer(t, authtest.Options{Rotate: true, ReuseDetection: true, AccessTTL: 10 * time.Minute, Now: clk.Now})
+	srv, cfg := newServer(t, bearertest.Options{Rotate: true, ReuseDetection: true, AccessTTL: 10 * time.Minute, Now: clk.Now})
 	ref := bearer.OAuth2(cfg)
 	entered, release, refreshed := make(chan struct{}), make(chan struct{}), make(chan struct{})
 	stores := newMemoryStores()

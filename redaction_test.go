@@ -25,7 +25,7 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/seamlessauth/bearer"
-	"github.com/seamlessauth/bearer/internal/authtest"
+	"github.com/seamlessauth/bearer/bearertest"
 	"github.com/seamlessauth/bearer/store"
 )
 
@@ -57,7 +57,7 @@ func (r *recorder) Refresh(ctx context.Context, cur *oauth2.Token) (*oauth2.Toke
 // failures and a logout with a debug-level text logger, and checks that no
 // token appears in a log line, an error or the %v of the library's values.
 func TestNoTokenInOutput(t *testing.T) {
-	srv, cfg := newServer(t, authtest.Options{Rotate: true, ReuseDetection: true})
+	srv, cfg := newServer(t, bearertest.Options{Rotate: true, ReuseDetection: true})
 	var out bytes.Buffer
 	var outMu sync.Mutex
 	logger := slog.New(slog.NewTextHandler(lockedWriter{&out, &outMu}, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -95,11 +95,11 @@ func TestNoTokenInOutput(t *testing.T) {
 	get()                      //
 	clk.Advance(2 * time.Hour) // proactive refresh of an expired token
 	get()                      //
-	srv.FailToken(-1, authtest.ServerError(503))
+	srv.FailToken(-1, bearertest.ServerError(503))
 	srv.RevokeAccessTokens()
 	get() // transient failure
 	srv.ClearFaults()
-	srv.FailToken(-1, authtest.Fault{Status: 400, Body: `{"error":"invalid_grant","error_description":"bad"}`, Header: http.Header{"Content-Type": {"application/json"}}})
+	srv.FailToken(-1, bearertest.Fault{Status: 400, Body: `{"error":"invalid_grant","error_description":"bad"}`, Header: http.Header{"Content-Type": {"application/json"}}})
 	get() // logout
 	get() // logged out
 	srv.ClearFaults()
@@ -117,8 +117,8 @@ func TestNoTokenInOutput(t *testing.T) {
 			assert.NotContains(t, text, tok)
 		}
 	}
-	assert.NotContains(t, text, authtest.AccessPrefix)
-	assert.NotContains(t, text, authtest.RefreshPrefix)
+	assert.NotContains(t, text, bearertest.AccessPrefix)
+	assert.NotContains(t, text, bearertest.RefreshPrefix)
 	if t.Failed() {
 		t.Log(strings.ReplaceAll(text, "\n", "\n\t"))
 	}
@@ -138,11 +138,11 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 // TestClientSecretNotInError: some servers echo the client secret in
 // error_description; the refresh error must not repeat it.
 func TestClientSecretNotInError(t *testing.T) {
-	srv, cfg := newServer(t, authtest.Options{})
+	srv, cfg := newServer(t, bearertest.Options{})
 	cfg.ClientSecret = "wrong-client-secret"
 	tr := newTransport(t, bearer.Config{Refresher: bearer.OAuth2(cfg), Base: loopbackBase(t, 2)}, srv.Issue())
 	srv.RevokeAccessTokens()
-	srv.FailToken(1, authtest.Fault{
+	srv.FailToken(1, bearertest.Fault{
 		Status: 401,
 		Header: http.Header{"Content-Type": {"application/json"}},
 		Body:   `{"error":"invalid_client","error_description":"Invalid client secret: wrong-client-secret"}`,

@@ -13,7 +13,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/seamlessauth/bearer"
-	"github.com/seamlessauth/bearer/internal/authtest"
+	"github.com/seamlessauth/bearer/bearertest"
 	"github.com/seamlessauth/bearer/store"
 )
 
@@ -109,7 +109,7 @@ func (s *failingSaves) Save(ctx context.Context, tok *oauth2.Token) error {
 // whose refresh token the server rotated away. The next refresh must not go
 // back to it: with reuse detection that would revoke the whole session.
 func TestFailedSaveKeepsLineage(t *testing.T) {
-	srv, cfg := newServer(t, authtest.Options{Rotate: true, ReuseDetection: true})
+	srv, cfg := newServer(t, bearertest.Options{Rotate: true, ReuseDetection: true})
 	st := &failingSaves{Memory: store.NewMemory(srv.Issue())}
 	var logouts int
 	tr := newTransport(t, bearer.Config{Refresher: bearer.OAuth2(cfg), Store: st, Base: loopbackBase(t, 4),

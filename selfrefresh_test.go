@@ -14,7 +14,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/seamlessauth/bearer"
-	"github.com/seamlessauth/bearer/internal/authtest"
+	"github.com/seamlessauth/bearer/bearertest"
 )
 
 // TestRefresherUsesTheTransportItself gives the refresher the Transport it
@@ -24,12 +24,12 @@ import (
 // refresh timeout, no goroutine left.
 func TestRefresherUsesTheTransportItself(t *testing.T) {
 	const timeout = 3 * time.Second
-	bearerChallenge := authtest.Fault{Status: http.StatusUnauthorized, Body: `{"error":"invalid_token"}`,
+	bearerChallenge := bearertest.Fault{Status: http.StatusUnauthorized, Body: `{"error":"invalid_token"}`,
 		Header: http.Header{"Content-Type": {"application/json"}, "Www-Authenticate": {`Bearer error="invalid_token"`}}}
 	tests := []struct {
 		name          string
 		viaContext    bool // OAuth2 finds the client under oauth2.HTTPClient; else Endpoint's HTTPClient
-		fault         *authtest.Fault
+		fault         *bearertest.Fault
 		wantPermanent bool
 	}{
 		{name: "Endpoint, 401 from the token endpoint", fault: &bearerChallenge, wantPermanent: true},
@@ -41,7 +41,7 @@ func TestRefresherUsesTheTransportItself(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 
-			srv := authtest.NewServer(authtest.Options{})
+			srv := bearertest.NewServer(bearertest.Options{})
 			defer srv.Close()
 			issued := srv.Issue()
 			var mu sync.Mutex

@@ -18,7 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/seamlessauth/bearer"
-	"github.com/seamlessauth/bearer/internal/authtest"
+	"github.com/seamlessauth/bearer/bearertest"
 	"github.com/seamlessauth/bearer/store"
 )
 
@@ -36,7 +36,7 @@ const (
 const soakTag = "X-Soak-Injected"
 
 // TestSoak runs demo-like load for BEARER_SOAK (a duration): 64 workers
-// POST through one Transport to an authtest server with rotation, reuse
+// POST through one Transport to an bearertest server with rotation, reuse
 // detection and 2-second access tokens, while faults are injected:
 //
 //   - at the start of each shared refresh, one time in two, one transient
@@ -101,7 +101,7 @@ func TestSoak(t *testing.T) {
 
 // soak is the soak test's world.
 type soak struct {
-	srv    *authtest.Server
+	srv    *bearertest.Server
 	base   *http.Transport
 	tr     *bearer.Transport
 	client *http.Client
@@ -119,7 +119,7 @@ type soak struct {
 
 func newSoak(t *testing.T) *soak {
 	s := &soak{}
-	srv, oauthCfg := newServer(t, authtest.Options{AccessTTL: 2 * time.Second, Rotate: true, ReuseDetection: true})
+	srv, oauthCfg := newServer(t, bearertest.Options{AccessTTL: 2 * time.Second, Rotate: true, ReuseDetection: true})
 	s.srv = srv
 	s.url = s.srv.APIURL + "/soak"
 	s.ctx, s.stop = context.WithCancel(context.Background())
@@ -150,10 +150,10 @@ func newSoak(t *testing.T) *soak {
 }
 
 // soakTokenFaults are transient: a refresh's next attempt gets through.
-var soakTokenFaults = []authtest.Fault{
-	authtest.ServerError(500), authtest.ServerError(502), authtest.ServerError(503),
+var soakTokenFaults = []bearertest.Fault{
+	bearertest.ServerError(500), bearertest.ServerError(502), bearertest.ServerError(503),
 	jsonAnswer(429, `{"error":"slow_down"}`), jsonAnswer(400, `{"error":"invalid_request"}`),
-	{Reset: true}, {Truncate: true}, authtest.Malformed(), {Delay: 50 * time.Millisecond},
+	{Reset: true}, {Truncate: true}, bearertest.Malformed(), {Delay: 50 * time.Millisecond},
 }
 
 // phase runs the workers and the API fault injector for d.
@@ -186,8 +186,8 @@ func (s *soak) phase(t *testing.T, d time.Duration) {
 func (s *soak) inject(ctx context.Context) {
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
-	tagged := func(status int) authtest.Fault {
-		return authtest.Fault{Status: status, Header: http.Header{soakTag: {"1"}}}
+	tagged := func(status int) bearertest.Fault {
+		return bearertest.Fault{Status: status, Header: http.Header{soakTag: {"1"}}}
 	}
 	for {
 		select {
@@ -204,7 +204,7 @@ func (s *soak) inject(ctx context.Context) {
 		case 9, 10, 11, 12, 13, 14, 15, 16:
 			s.srv.FailAPI(1, tagged(http.StatusUnauthorized))
 		default:
-			s.srv.FailAPI(1, authtest.Fault{Delay: 10 * time.Millisecond})
+			s.srv.FailAPI(1, bearertest.Fault{Delay: 10 * time.Millisecond})
 			continue
 		}
 		s.apiFaults.Add(1)

@@ -14,15 +14,15 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/seamlessauth/bearer"
-	"github.com/seamlessauth/bearer/internal/authtest"
+	"github.com/seamlessauth/bearer/bearertest"
 	"github.com/seamlessauth/bearer/store"
 )
 
-// newServer starts an authtest server; its Config uses Basic client
+// newServer starts an bearertest server; its Config uses Basic client
 // authentication so that each refresh is exactly one token request.
-func newServer(t *testing.T, opts authtest.Options) (*authtest.Server, *oauth2.Config) {
+func newServer(t *testing.T, opts bearertest.Options) (*bearertest.Server, *oauth2.Config) {
 	t.Helper()
-	srv := authtest.NewServer(opts)
+	srv := bearertest.NewServer(opts)
 	t.Cleanup(srv.Close)
 	cfg := srv.Config()
 	cfg.Endpoint.AuthStyle = oauth2.AuthStyleInHeader
@@ -72,7 +72,7 @@ func fire(client *http.Client, url string, n int) (ok int, errs []error) {
 // TestStorm: 1,000 requests whose token the server has just revoked cause
 // exactly one refresh, all succeed, and the server sees no reuse.
 func TestStorm(t *testing.T) {
-	srv, cfg := newServer(t, authtest.Options{Rotate: true, ReuseDetection: true})
+	srv, cfg := newServer(t, bearertest.Options{Rotate: true, ReuseDetection: true})
 	tr := newTransport(t, bearer.Config{
 		Refresher: bearer.OAuth2(cfg),
 		Base:      loopbackBase(t, 1000),
@@ -93,7 +93,7 @@ func TestStorm(t *testing.T) {
 // while 50 others wait for it; it returns context.Canceled before the refresh
 // ends, and the others still succeed with that one refresh.
 func TestWaiterLeavesAtOnce(t *testing.T) {
-	srv, cfg := newServer(t, authtest.Options{Rotate: true, ReuseDetection: true})
+	srv, cfg := newServer(t, bearertest.Options{Rotate: true, ReuseDetection: true})
 	started := make(chan struct{})
 	release := make(chan struct{})
 	var once sync.Once
@@ -142,7 +142,7 @@ func TestWaiterLeavesAtOnce(t *testing.T) {
 // TestLogoutOnce: a dead refresh token logs out exactly once for 100
 // concurrent requests; later requests fail fast until SetToken.
 func TestLogoutOnce(t *testing.T) {
-	srv, cfg := newServer(t, authtest.Options{Rotate: true, ReuseDetection: true})
+	srv, cfg := newServer(t, bearertest.Options{Rotate: true, ReuseDetection: true})
 	st := store.NewMemory(srv.Issue())
 	var logouts atomic.Int32
 	var logoutErr error
@@ -195,19 +195,19 @@ func TestLogoutOnce(t *testing.T) {
 func TestTransientRefreshFailure(t *testing.T) {
 	tests := []struct {
 		name         string
-		fault        authtest.Fault
+		fault        bearertest.Fault
 		wantAttempts int
 	}{
-		{name: "500", fault: authtest.ServerError(500), wantAttempts: 3},
-		{name: "502", fault: authtest.ServerError(502), wantAttempts: 3},
-		{name: "503", fault: authtest.ServerError(503), wantAttempts: 3},
-		{name: "connection reset", fault: authtest.Fault{Reset: true}, wantAttempts: 3},
-		{name: "malformed JSON", fault: authtest.Malformed(), wantAttempts: 3},
-		{name: "timeout", fault: authtest.Fault{Delay: time.Minute}, wantAttempts: 1},
+		{name: "500", fault: bearertest.ServerError(500), wantAttempts: 3},
+		{name: "502", fault: bearertest.ServerError(502), wantAttempts: 3},
+		{name: "503", fault: bearertest.ServerError(503), wantAttempts: 3},
+		{name: "connection reset", fault: bearertest.Fault{Reset: true}, wantAttempts: 3},
+		{name: "malformed JSON", fault: bearertest.Malformed(), wantAttempts: 3},
+		{name: "timeout", fault: bearertest.Fault{Delay: time.Minute}, wantAttempts: 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv, cfg := newServer(t, authtest.Options{Rotate: true, ReuseDetection: true})
+			srv, cfg := newServer(t, bearertest.Options{Rotate: true, ReuseDetection: true})
 			var logouts atomic.Int32
 			tr := newTransport(t, bearer.Config{
 				Refresher:      bearer.OAuth2(cfg),

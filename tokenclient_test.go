@@ -14,7 +14,7 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/seamlessauth/bearer"
-	"github.com/seamlessauth/bearer/internal/authtest"
+	"github.com/seamlessauth/bearer/bearertest"
 )
 
 // tokenRefresherKinds are the refreshers of this package, and a custom one
@@ -145,7 +145,7 @@ func TestTokenClient(t *testing.T) {
 			continue // its own client comes first, by design
 		}
 		t.Run(kind.name, func(t *testing.T) {
-			srv, _ := newServer(t, authtest.Options{})
+			srv, _ := newServer(t, bearertest.Options{})
 			loop := loopbackBase(t, 4)
 			base := &pathCounter{next: loop}
 			tokens := &pathCounter{next: loop}

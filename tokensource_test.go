@@ -15,12 +15,12 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/seamlessauth/bearer"
-	"github.com/seamlessauth/bearer/internal/authtest"
+	"github.com/seamlessauth/bearer/bearertest"
 )
 
-func clientCredentials(srv *authtest.Server, secret string) *clientcredentials.Config {
+func clientCredentials(srv *bearertest.Server, secret string) *clientcredentials.Config {
 	return &clientcredentials.Config{
-		ClientID:     authtest.DefaultClientID,
+		ClientID:     bearertest.DefaultClientID,
 		ClientSecret: secret,
 		TokenURL:     srv.TokenURL,
 		AuthStyle:    oauth2.AuthStyleInHeader,
@@ -50,9 +50,9 @@ func (u *unauthorizedCounter) RoundTrip(req *http.Request) (*http.Response, erro
 // token; one fetch must serve them all.
 func TestFromTokenSourceOneFetchFor500Requests(t *testing.T) {
 	const n = 500
-	srv := authtest.NewServer(authtest.Options{})
+	srv := bearertest.NewServer(bearertest.Options{})
 	defer srv.Close()
-	cc := clientCredentials(srv, authtest.DefaultClientSecret)
+	cc := clientCredentials(srv, bearertest.DefaultClientSecret)
 	loopback := loopbackBase(t, 64)
 	loopback.MaxConnsPerHost = 64
 	counter := &unauthorizedCounter{base: loopback, want: n, reached: make(chan struct{})}
@@ -162,7 +162,7 @@ func TestFromTokenSourceCachedSource(t *testing.T) {
 }
 
 func TestFromTokenSourceRejectedClient(t *testing.T) {
-	srv := authtest.NewServer(authtest.Options{})
+	srv := bearertest.NewServer(bearertest.Options{})
 	defer srv.Close()
 	cc := clientCredentials(srv, "wrong-secret")
 	tr := newTransport(t, bearer.Config{

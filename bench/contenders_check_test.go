@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/seamlessauth/bearer/internal/authtest"
+	"github.com/seamlessauth/bearer/bearertest"
 )
 
 // These tests check that each contender does what the benchmarks claim it
@@ -54,7 +54,7 @@ func TestHotPathSendsTheTokenWithoutTouchingTheRequest(t *testing.T) {
 func TestThroughputContendersReachTheAPI(t *testing.T) {
 	for _, c := range everyone {
 		t.Run(c.name, func(t *testing.T) {
-			lb := newLoopback(authtest.Options{}, 4)
+			lb := newLoopback(bearertest.Options{}, 4)
 			defer lb.close()
 			e := lb.env()
 			rt, err := c.new(e)
@@ -81,7 +81,7 @@ func TestStormRefreshes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.c.name, func(t *testing.T) {
-			lb := newLoopback(authtest.Options{}, n)
+			lb := newLoopback(bearertest.Options{}, n)
 			defer lb.close()
 			rt, err := tt.c.new(lb.env())
 			require.NoError(t, err)

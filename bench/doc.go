@@ -22,7 +22,7 @@
 //	BenchmarkHotPathParallel   the same under b.RunParallel
 //	BenchmarkHotPathMixed      the same, contenders taking turns in one loop
 //	BenchmarkHotPathSteps      the steps of bearer's hot path, priced one by one
-//	BenchmarkThroughput        64 goroutines against a loopback authtest API
+//	BenchmarkThroughput        64 goroutines against a loopback bearertest API
 //	BenchmarkThroughputMixed   the same, contenders taking turns against one server
 //	BenchmarkStorm             1,000 and 10,000 requests fired at once with a
 //	                           token the server has just revoked

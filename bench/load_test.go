@@ -12,15 +12,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/seamlessauth/bearer/internal/authtest"
+	"github.com/seamlessauth/bearer/bearertest"
 )
 
 // loadTimeout bounds every load loop, whatever happens to the server.
 const loadTimeout = time.Minute
 
-// loopback is an authtest server and the transports that talk to it.
+// loopback is an bearertest server and the transports that talk to it.
 type loopback struct {
-	srv    *authtest.Server
+	srv    *bearertest.Server
 	api    *http.Transport // base of every contender
 	tokens *http.Transport // under the token client
 }
@@ -28,9 +28,9 @@ type loopback struct {
 // newLoopback starts a server; conns bounds the connections of each
 // transport, and as many stay idle between requests, so that bursts never
 // redial.
-func newLoopback(opts authtest.Options, conns int) *loopback {
+func newLoopback(opts bearertest.Options, conns int) *loopback {
 	return &loopback{
-		srv:    authtest.NewServer(opts),
+		srv:    bearertest.NewServer(opts),
 		api:    newBaseTransport(conns),
 		tokens: newBaseTransport(conns),
 	}

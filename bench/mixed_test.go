@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/seamlessauth/bearer/internal/authtest"
+	"github.com/seamlessauth/bearer/bearertest"
 )
 
 // mixedBatch is how many requests a contender sends in one turn.
@@ -80,7 +80,7 @@ func BenchmarkHotPathMixed(b *testing.B) {
 // over its own pool of 64 connections, in a new random order each round. It
 // reports what BenchmarkHotPathMixed reports; one op is one round.
 func BenchmarkThroughputMixed(b *testing.B) {
-	lb := newLoopback(authtest.Options{}, throughputWorkers)
+	lb := newLoopback(bearertest.Options{}, throughputWorkers)
 	defer lb.close()
 	ctx, cancel := context.WithTimeout(context.Background(), loadTimeout)
 	defer cancel()

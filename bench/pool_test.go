@@ -12,7 +12,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/seamlessauth/bearer"
-	"github.com/seamlessauth/bearer/internal/authtest"
+	"github.com/seamlessauth/bearer/bearertest"
 )
 
 // poolIdentities is how many users the pool benchmarks spread requests over.
@@ -199,7 +199,7 @@ func BenchmarkPoolHotPathMixed(b *testing.B) {
 }
 
 // BenchmarkPoolExpiry sends requests for 2,000 users, each logged in with a
-// token of 3 s, through one Pool on the loopback authtest server (rotation
+// token of 3 s, through one Pool on the loopback bearertest server (rotation
 // and reuse detection on): 32 workers for 2 s, past every token's refresh
 // point (1.5 s, half its life), then one request per user, so that each
 // user's token has passed that point once and only once (the new tokens'
@@ -210,7 +210,7 @@ func BenchmarkPoolHotPathMixed(b *testing.B) {
 func BenchmarkPoolExpiry(b *testing.B) {
 	const users, life = 2000, 3 * time.Second
 	for b.Loop() {
-		l := newLoopback(authtest.Options{AccessTTL: life, Rotate: true, ReuseDetection: true}, 64)
+		l := newLoopback(bearertest.Options{AccessTTL: life, Rotate: true, ReuseDetection: true}, 64)
 		e := l.env()
 		p, err := bearer.NewPool(bearer.PoolConfig{Transport: bearer.Config{
 			Base:           e.base,

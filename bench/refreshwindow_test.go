@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/seamlessauth/bearer/internal/authtest"
+	"github.com/seamlessauth/bearer/bearertest"
 )
 
 var (
@@ -98,7 +98,7 @@ func BenchmarkRefreshWindow(b *testing.B) {
 // run logs in, sends the load with contender c until sc.duration after the
 // login, and returns what it recorded.
 func (sc rwScenario) run(tb testing.TB, c contender) *rwRun {
-	lb := newLoopback(authtest.Options{AccessTTL: sc.ttl, Latency: sc.latency}, sc.workers)
+	lb := newLoopback(bearertest.Options{AccessTTL: sc.ttl, Latency: sc.latency}, sc.workers)
 	defer lb.close()
 	sc.queueJitter(lb.srv)
 	login := time.Now()
@@ -147,13 +147,13 @@ func (sc rwScenario) run(tb testing.TB, c contender) *rwRun {
 
 // queueJitter gives each of the next 4096 token requests its own random
 // delay on top of the server's latency, the same sequence in every run.
-func (sc rwScenario) queueJitter(srv *authtest.Server) {
+func (sc rwScenario) queueJitter(srv *bearertest.Server) {
 	if sc.jitter <= 0 {
 		return
 	}
 	rng := rand.New(rand.NewPCG(12, 300))
 	for range 4096 {
-		srv.FailToken(1, authtest.Fault{Delay: time.Duration(rng.Int64N(int64(sc.jitter)))})
+		srv.FailToken(1, bearertest.Fault{Delay: time.Duration(rng.Int64N(int64(sc.jitter)))})
 	}
 }
 

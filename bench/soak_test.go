@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/seamlessauth/bearer/internal/authtest"
+	"github.com/seamlessauth/bearer/bearertest"
 )
 
 var soakFor = flag.Duration("bench.soak", 2*time.Second, "how long one BenchmarkSoak run lasts")
@@ -57,11 +57,11 @@ func BenchmarkSoak(b *testing.B) {
 
 type soakResult struct {
 	ok, failures int64
-	stats        authtest.Stats
+	stats        bearertest.Stats
 }
 
 func soak(b *testing.B, c contender) soakResult {
-	lb := newLoopback(authtest.Options{AccessTTL: soakTTL, Rotate: true, ReuseDetection: true}, soakWorkers)
+	lb := newLoopback(bearertest.Options{AccessTTL: soakTTL, Rotate: true, ReuseDetection: true}, soakWorkers)
 	defer lb.close()
 	rt, err := c.new(lb.env())
 	if err != nil {

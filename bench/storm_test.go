@@ -11,7 +11,7 @@ import (
 
 	"golang.org/x/oauth2"
 
-	"github.com/seamlessauth/bearer/internal/authtest"
+	"github.com/seamlessauth/bearer/bearertest"
 )
 
 // stormConns bounds the connections of a storm: 10,000 goroutines queue for
@@ -45,7 +45,7 @@ func BenchmarkStorm(b *testing.B) {
 
 // storm runs b.N storms of n requests with contender c.
 func storm(b *testing.B, c contender, n int) {
-	lb := newLoopback(authtest.Options{}, stormConns)
+	lb := newLoopback(bearertest.Options{}, stormConns)
 	defer lb.close()
 	ctx, cancel := context.WithTimeout(context.Background(), loadTimeout)
 	defer cancel()

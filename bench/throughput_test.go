@@ -5,19 +5,19 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/seamlessauth/bearer/internal/authtest"
+	"github.com/seamlessauth/bearer/bearertest"
 )
 
 // throughputWorkers is the number of goroutines sending at once.
 const throughputWorkers = 64
 
 // BenchmarkThroughput sends requests with a valid token from 64 goroutines
-// to an authtest API on loopback. ns/op is wall time per request: its
+// to an bearertest API on loopback. ns/op is wall time per request: its
 // inverse is the throughput.
 func BenchmarkThroughput(b *testing.B) {
 	for _, c := range everyone {
 		b.Run(c.name, func(b *testing.B) {
-			lb := newLoopback(authtest.Options{}, throughputWorkers)
+			lb := newLoopback(bearertest.Options{}, throughputWorkers)
 			defer lb.close()
 			e := lb.env()
 			rt, err := c.new(e)

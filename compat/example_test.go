@@ -18,7 +18,7 @@ import (
 	restyv3 "resty.dev/v3"
 
 	"github.com/seamlessauth/bearer"
-	"github.com/seamlessauth/bearer/internal/authtest"
+	"github.com/seamlessauth/bearer/bearertest"
 )
 
 // The README's recipes come from this file: the retry policies that leave
@@ -57,8 +57,8 @@ func restyV3Condition(_ *restyv3.Response, err error) bool {
 
 // exampleServer is a token server and API for the examples, and the client
 // config for it.
-func exampleServer() (*authtest.Server, *oauth2.Config) {
-	srv := authtest.NewServer(authtest.Options{Rotate: true, ReuseDetection: true})
+func exampleServer() (*bearertest.Server, *oauth2.Config) {
+	srv := bearertest.NewServer(bearertest.Options{Rotate: true, ReuseDetection: true})
 	cfg := srv.Config()
 	cfg.Endpoint.AuthStyle = oauth2.AuthStyleInParams
 	return srv, cfg
@@ -94,7 +94,7 @@ func Example_retryablehttp() {
 	fmt.Println(resp.Status)
 
 	srv.RevokeAccessTokens()
-	srv.FailToken(-1, authtest.ServerError(http.StatusServiceUnavailable))
+	srv.FailToken(-1, bearertest.ServerError(http.StatusServiceUnavailable))
 	before := srv.Stats().TokenRequests
 	_, err = rc.Get(srv.APIURL + "/me")
 	var re *bearer.RefreshError

@@ -10,20 +10,20 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/seamlessauth/bearer"
-	"github.com/seamlessauth/bearer/internal/authtest"
+	"github.com/seamlessauth/bearer/bearertest"
 )
 
-// env is one test's token server and API (internal/authtest on loopback,
+// env is one test's token server and API (bearertest on loopback,
 // with refresh-token rotation and reuse detection) and what the Transports
 // built on it saw.
 type env struct {
 	t       testing.TB
-	srv     *authtest.Server
+	srv     *bearertest.Server
 	logouts atomic.Int32
 }
 
 func newEnv(t testing.TB) *env {
-	srv := authtest.NewServer(authtest.Options{Rotate: true, ReuseDetection: true})
+	srv := bearertest.NewServer(bearertest.Options{Rotate: true, ReuseDetection: true})
 	t.Cleanup(srv.Close)
 	return &env{t: t, srv: srv}
 }
@@ -57,12 +57,12 @@ func (e *env) transport(cfg bearer.Config) *bearer.Transport {
 }
 
 // stats is a snapshot of the server's counters.
-func (e *env) stats() authtest.Stats { return e.srv.Stats() }
+func (e *env) stats() bearertest.Stats { return e.srv.Stats() }
 
 // since is what the server counted after before was taken.
-func (e *env) since(before authtest.Stats) authtest.Stats {
+func (e *env) since(before bearertest.Stats) bearertest.Stats {
 	now := e.srv.Stats()
-	return authtest.Stats{
+	return bearertest.Stats{
 		TokenRequests:   now.TokenRequests - before.TokenRequests,
 		Refreshes:       now.Refreshes - before.Refreshes,
 		RefreshFailures: now.RefreshFailures - before.RefreshFailures,

@@ -18,7 +18,7 @@ import (
 	"github.com/seamlessauth/bearer"
 )
 
-// h2front is an HTTP/2 TLS server in front of the authtest API: it proxies
+// h2front is an HTTP/2 TLS server in front of the bearertest API: it proxies
 // /api to it, counts the requests that arrived over HTTP/1, and offers two
 // redirects: /away to https://example.com/landing (another host, which the
 // front's client dials to the front itself) and /home to /api/me.

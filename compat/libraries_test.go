@@ -16,7 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/seamlessauth/bearer"
-	"github.com/seamlessauth/bearer/internal/authtest"
+	"github.com/seamlessauth/bearer/bearertest"
 )
 
 // The tests in this file run every check of issue 19 under every library of
@@ -89,7 +89,7 @@ func TestPOSTBodyReplayed(t *testing.T) {
 // whether it is retried is the library's business.
 func TestServerErrorsUntouched(t *testing.T) {
 	forEachSetup(t, func(t *testing.T, e *env, w wired, s setup) {
-		e.srv.FailAPI(1, authtest.ServerError(http.StatusServiceUnavailable))
+		e.srv.FailAPI(1, bearertest.ServerError(http.StatusServiceUnavailable))
 		before := e.stats()
 		status, _, err := w.send(context.Background(), http.MethodGet, e.srv.APIURL+"/me", nil)
 		require.NoError(t, err)
@@ -154,7 +154,7 @@ func TestLoggedOutDetectable(t *testing.T) {
 func TestOutageCosts(t *testing.T) {
 	forEachSetup(t, func(t *testing.T, e *env, w wired, _ setup) {
 		e.srv.RevokeAccessTokens()
-		e.srv.FailToken(-1, authtest.ServerError(http.StatusServiceUnavailable))
+		e.srv.FailToken(-1, bearertest.ServerError(http.StatusServiceUnavailable))
 		before := e.stats()
 		_, _, err := w.send(context.Background(), http.MethodGet, e.srv.APIURL+"/me", nil)
 		require.Error(t, err)

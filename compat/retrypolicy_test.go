@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/seamlessauth/bearer"
-	"github.com/seamlessauth/bearer/internal/authtest"
+	"github.com/seamlessauth/bearer/bearertest"
 )
 
 // TestRetryPolicies measures what one request costs when the token endpoint
@@ -49,7 +49,7 @@ func TestRetryPolicies(t *testing.T) {
 				e := newEnv(t)
 				w := tt.wire(e)
 				e.srv.RevokeAccessTokens()
-				e.srv.FailToken(-1, authtest.ServerError(http.StatusServiceUnavailable))
+				e.srv.FailToken(-1, bearertest.ServerError(http.StatusServiceUnavailable))
 				before := e.stats()
 				_, _, err := w.send(context.Background(), http.MethodGet, e.srv.APIURL+"/me", nil)
 				require.Error(t, err)
@@ -97,7 +97,7 @@ func TestBurstDuringOutage(t *testing.T) {
 			e := newEnv(t)
 			w := tt.wire(e)
 			e.srv.RevokeAccessTokens()
-			e.srv.FailToken(-1, authtest.ServerError(http.StatusServiceUnavailable))
+			e.srv.FailToken(-1, bearertest.ServerError(http.StatusServiceUnavailable))
 			before := e.stats()
 			var wg sync.WaitGroup
 			for range burst {

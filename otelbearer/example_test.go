@@ -14,7 +14,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/seamlessauth/bearer"
-	"github.com/seamlessauth/bearer/internal/authtest"
+	"github.com/seamlessauth/bearer/bearertest"
 	"github.com/seamlessauth/bearer/otelbearer"
 	"github.com/seamlessauth/bearer/store"
 )
@@ -23,7 +23,7 @@ import (
 // child is the token request that otelhttp traces, and sends the request
 // again. An in-memory reader and recorder stand in for exporters.
 func Example() {
-	srv := authtest.NewServer(authtest.Options{})
+	srv := bearertest.NewServer(bearertest.Options{})
 	defer srv.Close()
 	reader := sdkmetric.NewManualReader()
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))

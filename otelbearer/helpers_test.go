@@ -20,7 +20,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/seamlessauth/bearer"
-	"github.com/seamlessauth/bearer/internal/authtest"
+	"github.com/seamlessauth/bearer/bearertest"
 	"github.com/seamlessauth/bearer/otelbearer"
 	"github.com/seamlessauth/bearer/store"
 )
@@ -88,10 +88,10 @@ func (tel *telemetry) children(span sdktrace.ReadOnlySpan) []sdktrace.ReadOnlySp
 	return out
 }
 
-// rig is an authtest server, a Transport on it instrumented with a
+// rig is an bearertest server, a Transport on it instrumented with a
 // telemetry, and what the test needs to watch them.
 type rig struct {
-	srv   *authtest.Server
+	srv   *bearertest.Server
 	tel   *telemetry
 	store *recordingStore
 	gate  *gate
@@ -100,7 +100,7 @@ type rig struct {
 
 // rigOptions choose where otelhttp goes: on Base, on TokenClient, or nowhere.
 type rigOptions struct {
-	server      authtest.Options
+	server      bearertest.Options
 	otelBase    bool // instrument Base with otelhttp
 	tokenClient bool // give the Transport a TokenClient of its own, instrumented with otelhttp
 	rejections  int  // the gate opens at this many 401s; 0 opens it at once
@@ -110,7 +110,7 @@ type rigOptions struct {
 // cfg, whose hooks may be set.
 func newRig(t *testing.T, cfg bearer.Config, o rigOptions) *rig {
 	t.Helper()
-	r := &rig{srv: authtest.NewServer(o.server), tel: newTelemetry(t)}
+	r := &rig{srv: bearertest.NewServer(o.server), tel: newTelemetry(t)}
 	t.Cleanup(r.srv.Close)
 	r.store = newRecordingStore(r.srv.Issue())
 	r.gate = newGate(o.rejections)
@@ -235,13 +235,13 @@ func (s *recordingStore) held() []string {
 	return append([]string(nil), s.secrets...)
 }
 
-// authtestSecret matches every token that authtest mints.
-var authtestSecret = regexp.MustCompile(`(` + authtest.AccessPrefix + `|` + authtest.RefreshPrefix + `)[A-Z2-7]{26}`)
+// mintedSecret matches every token that bearertest mints.
+var mintedSecret = regexp.MustCompile(`(` + bearertest.AccessPrefix + `|` + bearertest.RefreshPrefix + `)[A-Z2-7]{26}`)
 
 // assertNoTokens looks at every attribute of every span (its events, links
 // and resource included) and of every metric data point and exemplar, and
 // at every name and status description, for a token: one the store held,
-// or anything authtest mints.
+// or anything bearertest mints.
 func assertNoTokens(t *testing.T, r *rig) {
 	t.Helper()
 	secrets := r.store.held()
@@ -280,7 +280,7 @@ func assertNoTokens(t *testing.T, r *rig) {
 	}
 	require.NotZero(t, points)
 	for _, text := range texts {
-		assert.NotRegexp(t, authtestSecret, text)
+		assert.NotRegexp(t, mintedSecret, text)
 		for _, secret := range secrets {
 			assert.NotContains(t, text, secret)
 		}

@@ -19,7 +19,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/seamlessauth/bearer"
-	"github.com/seamlessauth/bearer/internal/authtest"
+	"github.com/seamlessauth/bearer/bearertest"
 	"github.com/seamlessauth/bearer/otelbearer"
 )
 
@@ -43,7 +43,7 @@ func TestStorm(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			const n = 100
-			tt.opts.server = authtest.Options{Rotate: true, ReuseDetection: true}
+			tt.opts.server = bearertest.Options{Rotate: true, ReuseDetection: true}
 			tt.opts.rejections = n
 			r := newRig(t, bearer.Config{}, tt.opts)
 			r.holdTokenRequests(t)
@@ -69,7 +69,7 @@ func TestStorm(t *testing.T) {
 			assert.Empty(t, counts(t, rm, "bearer.logouts"))
 			left, ok := remaining(t, rm)
 			require.True(t, ok, "no remaining lifetime after a refresh")
-			assert.InDelta(t, authtest.DefaultAccessTTL.Seconds(), left, 60)
+			assert.InDelta(t, bearertest.DefaultAccessTTL.Seconds(), left, 60)
 
 			spans := r.tel.refreshSpans()
 			require.Len(t, spans, 1)
@@ -98,7 +98,7 @@ func TestStorm(t *testing.T) {
 func TestTransientFailure(t *testing.T) {
 	r := newRig(t, bearer.Config{}, rigOptions{otelBase: true})
 	r.srv.RevokeAccessTokens()
-	r.srv.FailToken(3, authtest.ServerError(http.StatusServiceUnavailable)) // every attempt of one refresh
+	r.srv.FailToken(3, bearertest.ServerError(http.StatusServiceUnavailable)) // every attempt of one refresh
 
 	_, err := r.get(t.Context())
 	var re *bearer.RefreshError
@@ -156,7 +156,7 @@ func TestLogout(t *testing.T) {
 	require.True(t, ok)
 
 	r.srv.RevokeAccessTokens()
-	r.srv.FailToken(1, authtest.InvalidGrant())
+	r.srv.FailToken(1, bearertest.InvalidGrant())
 	_, err = r.get(t.Context())
 	var re *bearer.RefreshError
 	require.ErrorAs(t, err, &re)

@@ -13,7 +13,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/seamlessauth/bearer"
-	"github.com/seamlessauth/bearer/internal/authtest"
+	"github.com/seamlessauth/bearer/bearertest"
 	"github.com/seamlessauth/bearer/otelbearer"
 )
 
@@ -22,7 +22,7 @@ import (
 // attribute names an identity.
 func TestPool(t *testing.T) {
 	const users = 20
-	srv := authtest.NewServer(authtest.Options{Rotate: true, ReuseDetection: true})
+	srv := bearertest.NewServer(bearertest.Options{Rotate: true, ReuseDetection: true})
 	t.Cleanup(srv.Close)
 	tel := newTelemetry(t)
 	conns := &http.Transport{}
@@ -68,7 +68,7 @@ func TestPool(t *testing.T) {
 	}
 	wg.Wait()
 	srv.RevokeAccessTokens()
-	srv.FailToken(1, authtest.InvalidGrant())
+	srv.FailToken(1, bearertest.InvalidGrant())
 	_, err = get(0)
 	require.ErrorIs(t, err, bearer.ErrLoggedOut)
 

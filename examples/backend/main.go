@@ -8,7 +8,7 @@
 //
 //	go run ./examples/backend
 //
-// It starts an OAuth2 server and API in this process (internal/authtest, on
+// It starts an OAuth2 server and API in this process (bearertest, on
 // 127.0.0.1), whose authorization page approves at once, and the backend on
 // another loopback port, then plays three users' browsers. A real backend
 // takes the user from its session cookie, not from a query parameter. No
@@ -30,12 +30,12 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/seamlessauth/bearer"
-	"github.com/seamlessauth/bearer/internal/authtest"
+	"github.com/seamlessauth/bearer/bearertest"
 	"github.com/seamlessauth/bearer/store"
 )
 
 func main() {
-	auth := authtest.NewServer(authtest.Options{Rotate: true, ReuseDetection: true})
+	auth := bearertest.NewServer(bearertest.Options{Rotate: true, ReuseDetection: true})
 	defer auth.Close()
 	dir, err := os.MkdirTemp("", "bearer-backend-")
 	if err != nil {
@@ -85,7 +85,7 @@ func main() {
 
 // handler is the backend: /login logs a user in, /things calls the API for
 // them, /logout logs them out.
-func handler(pool *bearer.Pool, cfg *oauth2.Config, auth *authtest.Server) http.Handler {
+func handler(pool *bearer.Pool, cfg *oauth2.Config, auth *bearertest.Server) http.Handler {
 	api := pool.Client()
 	mux := http.NewServeMux()
 	mux.HandleFunc("/login", func(w http.ResponseWriter, r *http.Request) {

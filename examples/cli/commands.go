@@ -12,7 +12,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/seamlessauth/bearer"
-	"github.com/seamlessauth/bearer/internal/authtest"
+	"github.com/seamlessauth/bearer/bearertest"
 	"github.com/seamlessauth/bearer/store"
 )
 
@@ -31,8 +31,8 @@ func command(server, path string, args []string) int {
 		return 1
 	}
 	cfg := &oauth2.Config{
-		ClientID:     authtest.DefaultClientID,
-		ClientSecret: authtest.DefaultClientSecret,
+		ClientID:     bearertest.DefaultClientID,
+		ClientSecret: bearertest.DefaultClientSecret,
 		Endpoint:     oauth2.Endpoint{AuthURL: server + "/authorize", TokenURL: server + "/token", AuthStyle: oauth2.AuthStyleInHeader},
 		RedirectURL:  server + "/callback",
 	}

@@ -6,7 +6,7 @@
 //	go run ./examples/cli [-file path]
 //
 // Run like that, it plays a user at a shell: it starts an OAuth2 server and
-// API (internal/authtest, on 127.0.0.1) and runs itself as a separate
+// API (bearertest, on 127.0.0.1) and runs itself as a separate
 // process several times, as "cli whoami", "cli login", "cli logout". The
 // token file is in a new temporary directory, removed at the end, unless
 // -file names one. No token is printed.
@@ -21,7 +21,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/seamlessauth/bearer/internal/authtest"
+	"github.com/seamlessauth/bearer/bearertest"
 )
 
 func main() {
@@ -46,7 +46,7 @@ func session(path string) {
 		defer os.RemoveAll(dir)
 		path = filepath.Join(dir, "token.json")
 	}
-	srv := authtest.NewServer(authtest.Options{AccessTTL: time.Hour, Rotate: true, ReuseDetection: true})
+	srv := bearertest.NewServer(bearertest.Options{AccessTTL: time.Hour, Rotate: true, ReuseDetection: true})
 	defer srv.Close()
 	self, err := os.Executable()
 	if err != nil {

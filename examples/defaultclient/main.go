@@ -6,7 +6,7 @@
 //
 //	go run ./examples/defaultclient
 //
-// It starts an OAuth2 server and API in this process (internal/authtest, on
+// It starts an OAuth2 server and API in this process (bearertest, on
 // 127.0.0.1) and a second server that plays "some other site". No token is
 // printed.
 package main
@@ -22,11 +22,11 @@ import (
 	"strings"
 
 	"github.com/seamlessauth/bearer"
-	"github.com/seamlessauth/bearer/internal/authtest"
+	"github.com/seamlessauth/bearer/bearertest"
 )
 
 func main() {
-	srv := authtest.NewServer(authtest.Options{Rotate: true, ReuseDetection: true})
+	srv := bearertest.NewServer(bearertest.Options{Rotate: true, ReuseDetection: true})
 	defer srv.Close()
 	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") != "" {

@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
-	"github.com/seamlessauth/bearer/internal/authtest"
+	"github.com/seamlessauth/bearer/bearertest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -71,6 +71,6 @@ func TestBearerRun(t *testing.T) {
 	assert.Positive(t, res.expiries, "the run outlived a token")
 	require.NotNil(t, res.logout)
 	assert.EqualValues(t, 1, res.logout.logouts)
-	assert.NotContains(t, out.String(), authtest.AccessPrefix)
-	assert.NotContains(t, out.String(), authtest.RefreshPrefix)
+	assert.NotContains(t, out.String(), bearertest.AccessPrefix)
+	assert.NotContains(t, out.String(), bearertest.RefreshPrefix)
 }

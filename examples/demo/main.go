@@ -1,5 +1,5 @@
 // Demo shows a bearer Transport keeping many concurrent workers logged in
-// against a real OAuth2 server running in this process (internal/authtest,
+// against a real OAuth2 server running in this process (bearertest,
 // on 127.0.0.1): access tokens that live a few seconds, refresh tokens that
 // rotate on every use, and reuse detection that ends the session if a
 // retired refresh token is ever presented again.

@@ -11,18 +11,18 @@ import (
 	"time"
 
 	"github.com/seamlessauth/bearer"
-	"github.com/seamlessauth/bearer/internal/authtest"
+	"github.com/seamlessauth/bearer/bearertest"
 )
 
 // requestTimeout bounds each request a worker sends.
 const requestTimeout = 10 * time.Second
 
 // scenario is the server side of a run, the same for both clients: an
-// authtest server whose access tokens live ttl, whose refresh tokens rotate
+// bearertest server whose access tokens live ttl, whose refresh tokens rotate
 // on each use, and which revokes a whole session when a retired refresh
 // token comes back.
 type scenario struct {
-	srv  *authtest.Server
+	srv  *bearertest.Server
 	base *http.Transport // for the API and the refresh endpoint
 	tl   *timeline
 
@@ -30,7 +30,7 @@ type scenario struct {
 }
 
 func newScenario(o options) *scenario {
-	srv := authtest.NewServer(authtest.Options{AccessTTL: o.ttl, Rotate: true, ReuseDetection: true})
+	srv := bearertest.NewServer(bearertest.Options{AccessTTL: o.ttl, Rotate: true, ReuseDetection: true})
 	base := http.DefaultTransport.(*http.Transport).Clone()
 	// One kept-alive connection per worker, so that the run does not run
 	// out of ports opening and closing connections.

@@ -5,9 +5,9 @@
 //
 //	go run ./examples/oauth2
 //
-// It starts an OAuth2 server and API in this process (internal/authtest, on
+// It starts an OAuth2 server and API in this process (bearertest, on
 // 127.0.0.1), whose authorization page approves at once;
-// authtest.Server.Authorize plays the browser. No token is printed.
+// bearertest.Server.Authorize plays the browser. No token is printed.
 package main
 
 import (
@@ -21,13 +21,13 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/seamlessauth/bearer"
-	"github.com/seamlessauth/bearer/internal/authtest"
+	"github.com/seamlessauth/bearer/bearertest"
 )
 
 func main() {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	srv := authtest.NewServer(authtest.Options{AccessTTL: 2 * time.Second, Rotate: true, ReuseDetection: true})
+	srv := bearertest.NewServer(bearertest.Options{AccessTTL: 2 * time.Second, Rotate: true, ReuseDetection: true})
 	defer srv.Close()
 	cfg := srv.Config() // client ID and secret, authorization and token URLs
 

@@ -6,7 +6,7 @@
 //
 //	go run ./examples/sdk
 //
-// It starts an OAuth2 server and API in this process (internal/authtest, on
+// It starts an OAuth2 server and API in this process (bearertest, on
 // 127.0.0.1). No token is printed.
 package main
 
@@ -18,13 +18,13 @@ import (
 	"time"
 
 	"github.com/seamlessauth/bearer"
-	"github.com/seamlessauth/bearer/internal/authtest"
+	"github.com/seamlessauth/bearer/bearertest"
 )
 
 func main() {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	srv := authtest.NewServer(authtest.Options{Rotate: true, ReuseDetection: true})
+	srv := bearertest.NewServer(bearertest.Options{Rotate: true, ReuseDetection: true})
 	defer srv.Close()
 
 	client, err := NewClient(srv.URL, srv.Config(),

@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
-	"github.com/seamlessauth/bearer/internal/authtest"
+	"github.com/seamlessauth/bearer/bearertest"
 	"github.com/seamlessauth/bearer/internal/axios"
 )
 
@@ -20,7 +20,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // newPort returns an Interceptor logged in at srv, over a base with room
 // for conns idle connections.
-func newPort(t *testing.T, srv *authtest.Server, conns int) *axios.Interceptor {
+func newPort(t *testing.T, srv *bearertest.Server, conns int) *axios.Interceptor {
 	base := http.DefaultTransport.(*http.Transport).Clone()
 	base.MaxIdleConnsPerHost = conns
 	t.Cleanup(base.CloseIdleConnections)
@@ -30,7 +30,7 @@ func newPort(t *testing.T, srv *authtest.Server, conns int) *axios.Interceptor {
 }
 
 // get sends a GET of the API through c and returns the status.
-func get(c *axios.Interceptor, srv *authtest.Server) (int, error) {
+func get(c *axios.Interceptor, srv *bearertest.Server) (int, error) {
 	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, srv.APIURL+"/x", nil)
 	if err != nil {
 		return 0, err
@@ -50,7 +50,7 @@ func get(c *axios.Interceptor, srv *authtest.Server) (int, error) {
 // revokes the session: 19 logouts and not one request served.
 func TestRefreshesPerRequest(t *testing.T) {
 	const n = 20
-	srv := authtest.NewServer(authtest.Options{Rotate: true, ReuseDetection: true})
+	srv := bearertest.NewServer(bearertest.Options{Rotate: true, ReuseDetection: true})
 	defer srv.Close()
 	allIn, release := make(chan struct{}), make(chan struct{})
 	var arrived atomic.Int32
@@ -101,7 +101,7 @@ func TestRefreshesPerRequest(t *testing.T) {
 // refreshes with the refresh token the last refresh stored, so rotation
 // never looks like reuse.
 func TestStoresTheRotatedRefreshToken(t *testing.T) {
-	srv := authtest.NewServer(authtest.Options{Rotate: true, ReuseDetection: true})
+	srv := bearertest.NewServer(bearertest.Options{Rotate: true, ReuseDetection: true})
 	defer srv.Close()
 	c := newPort(t, srv, 1)
 	var retries atomic.Int32
@@ -121,10 +121,10 @@ func TestStoresTheRotatedRefreshToken(t *testing.T) {
 }
 
 func TestRetriesOnlyOnce(t *testing.T) {
-	srv := authtest.NewServer(authtest.Options{})
+	srv := bearertest.NewServer(bearertest.Options{})
 	defer srv.Close()
 	c := newPort(t, srv, 2)
-	srv.FailAPI(2, authtest.Fault{Status: http.StatusUnauthorized})
+	srv.FailAPI(2, bearertest.Fault{Status: http.StatusUnauthorized})
 
 	status, err := get(c, srv)
 	require.NoError(t, err)
@@ -135,7 +135,7 @@ func TestRetriesOnlyOnce(t *testing.T) {
 }
 
 func TestLogsOutWhenTheRefreshFails(t *testing.T) {
-	srv := authtest.NewServer(authtest.Options{})
+	srv := bearertest.NewServer(bearertest.Options{})
 	defer srv.Close()
 	c := newPort(t, srv, 2)
 	var logoutErr error
@@ -145,8 +145,8 @@ func TestLogsOutWhenTheRefreshFails(t *testing.T) {
 	_, err := get(c, srv)
 	require.Error(t, err)
 	assert.Equal(t, err, logoutErr, "logout() gets the refresh error")
-	assert.NotContains(t, err.Error(), authtest.AccessPrefix)
-	assert.NotContains(t, err.Error(), authtest.RefreshPrefix)
+	assert.NotContains(t, err.Error(), bearertest.AccessPrefix)
+	assert.NotContains(t, err.Error(), bearertest.RefreshPrefix)
 	access, refresh := c.Tokens()
 	assert.Empty(t, access)
 	assert.Empty(t, refresh)

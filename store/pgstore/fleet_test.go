@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/seamlessauth/bearer/internal/authtest"
+	"github.com/seamlessauth/bearer/bearertest"
 )
 
 // TestFleetManyIdentities runs 4 processes, each with one Transport per
@@ -27,7 +27,7 @@ func TestFleetManyIdentities(t *testing.T) {
 	)
 	pool := newPool(t)
 	table := testTable(t, pool)
-	srv := authtest.NewServer(authtest.Options{AccessTTL: accessTTL, Rotate: true, ReuseDetection: true, Latency: 20 * time.Millisecond})
+	srv := bearertest.NewServer(bearertest.Options{AccessTTL: accessTTL, Rotate: true, ReuseDetection: true, Latency: 20 * time.Millisecond})
 	defer srv.Close()
 
 	start := time.Now()
@@ -39,7 +39,7 @@ func TestFleetManyIdentities(t *testing.T) {
 	spec := childSpec{
 		Role: "fleet", URL: pgURL(t), Table: table, Identities: ids,
 		TokenURL: srv.TokenURL, APIURL: srv.APIURL + "/things",
-		ClientID: authtest.DefaultClientID, ClientSecret: authtest.DefaultClientSecret,
+		ClientID: bearertest.DefaultClientID, ClientSecret: bearertest.DefaultClientSecret,
 		Workers: workers, Duration: duration, Leeway: leeway,
 	}
 	children := make([]*child, processes)

@@ -15,7 +15,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/seamlessauth/bearer"
-	"github.com/seamlessauth/bearer/internal/authtest"
+	"github.com/seamlessauth/bearer/bearertest"
 	"github.com/seamlessauth/bearer/store/pgstore"
 )
 
@@ -115,7 +115,7 @@ func terminateAll(t testing.TB, pool *pgxpool.Pool) int {
 // apiTransport is a Transport on st against srv, refreshing with bearer's
 // OAuth2 refresher, with connections of its own closed at the end of the
 // test.
-func apiTransport(t testing.TB, srv *authtest.Server, st *pgstore.Store, cfg bearer.Config) *bearer.Transport {
+func apiTransport(t testing.TB, srv *bearertest.Server, st *pgstore.Store, cfg bearer.Config) *bearer.Transport {
 	t.Helper()
 	base := &http.Transport{}
 	t.Cleanup(base.CloseIdleConnections)

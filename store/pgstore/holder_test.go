@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/seamlessauth/bearer"
-	"github.com/seamlessauth/bearer/internal/authtest"
+	"github.com/seamlessauth/bearer/bearertest"
 )
 
 // TestLockHolderDies kills a process while it holds the lock, in the middle
@@ -23,7 +23,7 @@ import (
 func TestLockHolderDies(t *testing.T) {
 	pool := newPool(t)
 	table := testTable(t, pool)
-	srv := authtest.NewServer(authtest.Options{Rotate: true, ReuseDetection: true})
+	srv := bearertest.NewServer(bearertest.Options{Rotate: true, ReuseDetection: true})
 	defer srv.Close()
 	require.NoError(t, newStore(t, pool, table, "svc").Save(t.Context(), srv.Issue()))
 	srv.RevokeAccessTokens() // every user of the stored token has to refresh

@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/seamlessauth/bearer"
-	"github.com/seamlessauth/bearer/internal/authtest"
+	"github.com/seamlessauth/bearer/bearertest"
 	"github.com/seamlessauth/bearer/store"
 )
 
@@ -51,7 +51,7 @@ func TestTwoIdentitiesStore(t *testing.T) {
 func TestTwoIdentitiesTransports(t *testing.T) {
 	pool := newPool(t)
 	table := testTable(t, pool)
-	srv := authtest.NewServer(authtest.Options{Rotate: true, ReuseDetection: true})
+	srv := bearertest.NewServer(bearertest.Options{Rotate: true, ReuseDetection: true})
 	defer srv.Close()
 
 	type user struct {

@@ -15,7 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/seamlessauth/bearer"
-	"github.com/seamlessauth/bearer/internal/authtest"
+	"github.com/seamlessauth/bearer/bearertest"
 )
 
 // TestBackendsTerminated ends every connection to the server, as a restart
@@ -24,7 +24,7 @@ import (
 func TestBackendsTerminated(t *testing.T) {
 	pool := newPool(t)
 	table := testTable(t, pool)
-	srv := authtest.NewServer(authtest.Options{Rotate: true, ReuseDetection: true})
+	srv := bearertest.NewServer(bearertest.Options{Rotate: true, ReuseDetection: true})
 	defer srv.Close()
 	st := newStore(t, pool, table, "svc")
 	require.NoError(t, st.Save(t.Context(), srv.Issue()))
@@ -65,7 +65,7 @@ func TestRestartUnderLoad(t *testing.T) {
 	const duration = 3 * time.Second
 	admin := newPool(t)
 	table := testTable(t, admin)
-	srv := authtest.NewServer(authtest.Options{AccessTTL: time.Second, Rotate: true, ReuseDetection: true})
+	srv := bearertest.NewServer(bearertest.Options{AccessTTL: time.Second, Rotate: true, ReuseDetection: true})
 	defer srv.Close()
 	require.NoError(t, newStore(t, admin, table, "svc").Save(t.Context(), srv.Issue()))
 
@@ -133,7 +133,7 @@ func TestServerRestart(t *testing.T) {
 	}
 	admin := newPool(t)
 	table := testTable(t, admin)
-	srv := authtest.NewServer(authtest.Options{AccessTTL: time.Second, Rotate: true, ReuseDetection: true})
+	srv := bearertest.NewServer(bearertest.Options{AccessTTL: time.Second, Rotate: true, ReuseDetection: true})
 	defer srv.Close()
 	require.NoError(t, newStore(t, admin, table, "svc").Save(t.Context(), srv.Issue()))
 

@@ -15,7 +15,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/seamlessauth/bearer"
-	"github.com/seamlessauth/bearer/internal/authtest"
+	"github.com/seamlessauth/bearer/bearertest"
 	"github.com/seamlessauth/bearer/store"
 	"github.com/seamlessauth/bearer/store/redisstore"
 )
@@ -194,7 +194,7 @@ func TestFencedWrites(t *testing.T) {
 func TestLateHolderKeepsItsToken(t *testing.T) {
 	rdb := newClient(t)
 	prefix := testPrefix(t, rdb)
-	srv := authtest.NewServer(authtest.Options{}) // no rotation: both refreshes are valid
+	srv := bearertest.NewServer(bearertest.Options{}) // no rotation: both refreshes are valid
 	defer srv.Close()
 	first := srv.Issue()
 	require.NoError(t, newStore(t, rdb, prefix, "svc").Save(t.Context(), first))

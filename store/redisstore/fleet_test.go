@@ -8,7 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/seamlessauth/bearer/internal/authtest"
+	"github.com/seamlessauth/bearer/bearertest"
 )
 
 // TestFleetSharesOneToken runs 4 processes of 32 goroutines on one key,
@@ -25,7 +25,7 @@ func TestFleetSharesOneToken(t *testing.T) {
 	)
 	rdb := newClient(t)
 	prefix := testPrefix(t, rdb)
-	srv := authtest.NewServer(authtest.Options{AccessTTL: accessTTL, Rotate: true, ReuseDetection: true, Latency: 20 * time.Millisecond})
+	srv := bearertest.NewServer(bearertest.Options{AccessTTL: accessTTL, Rotate: true, ReuseDetection: true, Latency: 20 * time.Millisecond})
 	defer srv.Close()
 
 	start := time.Now()
@@ -33,7 +33,7 @@ func TestFleetSharesOneToken(t *testing.T) {
 	spec := childSpec{
 		Role: "fleet", Redis: rdb.Options().Addr, Prefix: prefix, Identity: "fleet",
 		TokenURL: srv.TokenURL, APIURL: srv.APIURL + "/things",
-		ClientID: authtest.DefaultClientID, ClientSecret: authtest.DefaultClientSecret,
+		ClientID: bearertest.DefaultClientID, ClientSecret: bearertest.DefaultClientSecret,
 		Workers: workers, Requests: 1000, Duration: duration, Leeway: leeway,
 		LockTTL: 5 * time.Second,
 	}

@@ -20,7 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/seamlessauth/bearer"
-	"github.com/seamlessauth/bearer/internal/authtest"
+	"github.com/seamlessauth/bearer/bearertest"
 	"github.com/seamlessauth/bearer/store/redisstore"
 )
 
@@ -92,7 +92,7 @@ func lockKey(prefix, identity string) string  { return prefix + "{" + identity +
 // apiTransport is a Transport on st against srv, refreshing with bearer's
 // OAuth2 refresher, with connections of its own closed at the end of the
 // test.
-func apiTransport(t testing.TB, srv *authtest.Server, st *redisstore.Store, cfg bearer.Config) *bearer.Transport {
+func apiTransport(t testing.TB, srv *bearertest.Server, st *redisstore.Store, cfg bearer.Config) *bearer.Transport {
 	t.Helper()
 	base := &http.Transport{}
 	t.Cleanup(base.CloseIdleConnections)

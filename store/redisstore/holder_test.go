@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/seamlessauth/bearer"
-	"github.com/seamlessauth/bearer/internal/authtest"
+	"github.com/seamlessauth/bearer/bearertest"
 	"github.com/seamlessauth/bearer/store/redisstore"
 )
 
@@ -24,7 +24,7 @@ func TestLockHolderDies(t *testing.T) {
 	const lockTTL = 1500 * time.Millisecond
 	rdb := newClient(t)
 	prefix := testPrefix(t, rdb)
-	srv := authtest.NewServer(authtest.Options{Rotate: true, ReuseDetection: true})
+	srv := bearertest.NewServer(bearertest.Options{Rotate: true, ReuseDetection: true})
 	defer srv.Close()
 	require.NoError(t, newStore(t, rdb, prefix, "svc").Save(t.Context(), srv.Issue()))
 	srv.RevokeAccessTokens() // every user of the stored token has to refresh

@@ -16,7 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/seamlessauth/bearer"
-	"github.com/seamlessauth/bearer/internal/authtest"
+	"github.com/seamlessauth/bearer/bearertest"
 )
 
 // redisServer is a redis-server process of the test's own, which it may stop
@@ -76,7 +76,7 @@ func TestRedisOutage(t *testing.T) {
 	server := newRedisServer(t)
 	rdb := redis.NewClient(&redis.Options{Addr: server.addr()})
 	defer rdb.Close()
-	srv := authtest.NewServer(authtest.Options{Rotate: true, ReuseDetection: true})
+	srv := bearertest.NewServer(bearertest.Options{Rotate: true, ReuseDetection: true})
 	defer srv.Close()
 	st := newStore(t, rdb, "outage:", "svc")
 	require.NoError(t, st.Save(t.Context(), srv.Issue()))

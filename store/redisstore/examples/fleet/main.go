@@ -1,7 +1,7 @@
 // Command fleet runs N workers that share one token through Redis, as the
 // replicas of a service sharing one service-account token would: each worker
 // has its own bearer.Transport and its own redisstore.Store on the same key.
-// The token server (internal/authtest, on loopback) rotates refresh tokens
+// The token server (bearertest, on loopback) rotates refresh tokens
 // and revokes the whole session if one is used twice, and its access tokens
 // live one second, so the workers must refresh together, once per expiry.
 //
@@ -25,7 +25,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/seamlessauth/bearer"
-	"github.com/seamlessauth/bearer/internal/authtest"
+	"github.com/seamlessauth/bearer/bearertest"
 	"github.com/seamlessauth/bearer/store/redisstore"
 )
 
@@ -48,7 +48,7 @@ func run(addr string, workers int, duration, ttl time.Duration) error {
 	if err := rdb.Ping(ctx).Err(); err != nil {
 		return fmt.Errorf("no Redis at %s: %w", addr, err)
 	}
-	srv := authtest.NewServer(authtest.Options{AccessTTL: ttl, Rotate: true, ReuseDetection: true})
+	srv := bearertest.NewServer(bearertest.Options{AccessTTL: ttl, Rotate: true, ReuseDetection: true})
 	defer srv.Close()
 
 	// One key for the whole fleet. Log in once: the first worker to start

@@ -1,4 +1,4 @@
-package authtest
+package bearertest
 
 import (
 	"fmt"
@@ -30,14 +30,14 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	tok, ok := bearerToken(r)
 	if !ok {
 		s.stats.apiUnauthorized.Add(1)
-		w.Header().Set("WWW-Authenticate", `Bearer realm="authtest"`)
+		w.Header().Set("WWW-Authenticate", `Bearer realm="bearertest"`)
 		writeJSON(w, http.StatusUnauthorized, errorBody{Error: "unauthorized"})
 		return
 	}
 	if valid, desc := s.checkAccess(tok); !valid {
 		s.stats.apiUnauthorized.Add(1)
 		w.Header().Set("WWW-Authenticate",
-			fmt.Sprintf(`Bearer realm="authtest", error="invalid_token", error_description=%q`, desc))
+			fmt.Sprintf(`Bearer realm="bearertest", error="invalid_token", error_description=%q`, desc))
 		writeJSON(w, http.StatusUnauthorized, errorBody{Error: "invalid_token", Description: desc})
 		return
 	}

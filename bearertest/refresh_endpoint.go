@@ -1,4 +1,4 @@
-package authtest
+package bearertest
 
 import (
 	"encoding/json"

@@ -1,4 +1,4 @@
-package authtest_test
+package bearertest_test
 
 import (
 	"errors"
@@ -11,17 +11,17 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
 
-	"github.com/seamlessauth/bearer/internal/authtest"
+	"github.com/seamlessauth/bearer/bearertest"
 )
 
 func TestIssue(t *testing.T) {
 	clock := newFakeClock()
-	srv := newServer(t, authtest.Options{AccessTTL: 10 * time.Minute, Now: clock.Now})
+	srv := newServer(t, bearertest.Options{AccessTTL: 10 * time.Minute, Now: clock.Now})
 
 	tok := srv.Issue()
 
-	assert.True(t, strings.HasPrefix(tok.AccessToken, authtest.AccessPrefix))
-	assert.True(t, strings.HasPrefix(tok.RefreshToken, authtest.RefreshPrefix))
+	assert.True(t, strings.HasPrefix(tok.AccessToken, bearertest.AccessPrefix))
+	assert.True(t, strings.HasPrefix(tok.RefreshToken, bearertest.RefreshPrefix))
 	assert.Equal(t, "Bearer", tok.TokenType)
 	assert.Equal(t, clock.Now().Add(10*time.Minute), tok.Expiry)
 	assert.NotEqual(t, tok.AccessToken, srv.Issue().AccessToken, "tokens are random")
@@ -30,7 +30,7 @@ func TestIssue(t *testing.T) {
 }
 
 func TestRefreshWithoutRotation(t *testing.T) {
-	srv := newServer(t, authtest.Options{})
+	srv := newServer(t, bearertest.Options{})
 	cfg := headerConfig(srv)
 	rt := srv.Issue().RefreshToken
 
@@ -66,7 +66,7 @@ func TestRotation(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := newServer(t, authtest.Options{Rotate: true, ReuseDetection: tt.reuseDetection})
+			srv := newServer(t, bearertest.Options{Rotate: true, ReuseDetection: tt.reuseDetection})
 			cfg := headerConfig(srv)
 			first := srv.Issue()
 
@@ -109,7 +109,7 @@ func TestConcurrentRotationHasOneWinner(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := newServer(t, authtest.Options{Rotate: true, ReuseDetection: tt.reuseDetection})
+			srv := newServer(t, bearertest.Options{Rotate: true, ReuseDetection: tt.reuseDetection})
 			rt := srv.Issue().RefreshToken
 
 			statuses := make(chan int, n)
@@ -143,7 +143,7 @@ func TestConcurrentRotationHasOneWinner(t *testing.T) {
 
 func TestAccessExpiry(t *testing.T) {
 	clock := newFakeClock()
-	srv := newServer(t, authtest.Options{AccessTTL: time.Minute, Now: clock.Now})
+	srv := newServer(t, bearertest.Options{AccessTTL: time.Minute, Now: clock.Now})
 	tok := srv.Issue()
 
 	clock.Advance(time.Minute - time.Second)
@@ -161,7 +161,7 @@ func TestAccessExpiry(t *testing.T) {
 
 func TestRefreshExpiry(t *testing.T) {
 	clock := newFakeClock()
-	srv := newServer(t, authtest.Options{RefreshTTL: time.Hour, Rotate: true, Now: clock.Now})
+	srv := newServer(t, bearertest.Options{RefreshTTL: time.Hour, Rotate: true, Now: clock.Now})
 	cfg := headerConfig(srv)
 	tok := srv.Issue()
 
@@ -182,7 +182,7 @@ func TestRefreshExpiry(t *testing.T) {
 }
 
 func TestRevokeAccessTokens(t *testing.T) {
-	srv := newServer(t, authtest.Options{})
+	srv := newServer(t, bearertest.Options{})
 	tok := srv.Issue()
 	other := srv.Issue()
 
@@ -200,7 +200,7 @@ func TestRevokeAccessTokens(t *testing.T) {
 }
 
 func TestRevokeRefreshTokens(t *testing.T) {
-	srv := newServer(t, authtest.Options{})
+	srv := newServer(t, bearertest.Options{})
 	cfg := headerConfig(srv)
 	a, b := srv.Issue(), srv.Issue()
 
@@ -220,7 +220,7 @@ func TestRevokeRefreshTokens(t *testing.T) {
 }
 
 func TestRevokeLineage(t *testing.T) {
-	srv := newServer(t, authtest.Options{Rotate: true})
+	srv := newServer(t, bearertest.Options{Rotate: true})
 	cfg := headerConfig(srv)
 	first := srv.Issue()
 	second, err := refreshWith(t, srv, cfg, first.RefreshToken)
@@ -239,7 +239,7 @@ func TestRevokeLineage(t *testing.T) {
 }
 
 func TestOnTokenHoldsRefresh(t *testing.T) {
-	srv := newServer(t, authtest.Options{})
+	srv := newServer(t, bearertest.Options{})
 	arrived := make(chan string, 1)
 	release := make(chan struct{})
 	srv.OnToken(func(r *http.Request) {

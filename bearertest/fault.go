@@ -1,4 +1,4 @@
-package authtest
+package bearertest
 
 import (
 	"io"
@@ -44,14 +44,14 @@ const truncatedBody = `{"token_type":"Bearer","expires_in":3600,"access_tok`
 // the token endpoint's word for a dead refresh token.
 func InvalidGrant() Fault {
 	return jsonFault(http.StatusBadRequest,
-		`{"error":"invalid_grant","error_description":"authtest: injected invalid_grant"}`)
+		`{"error":"invalid_grant","error_description":"bearertest: injected invalid_grant"}`)
 }
 
 // ServerError returns a Fault answering code with a small JSON body
 // {"error":"server_error",...}.
 func ServerError(code int) Fault {
 	return jsonFault(code,
-		`{"error":"server_error","error_description":"authtest: injected status `+strconv.Itoa(code)+`"}`)
+		`{"error":"server_error","error_description":"bearertest: injected status `+strconv.Itoa(code)+`"}`)
 }
 
 // Malformed returns a Fault answering 200 application/json with a body that
@@ -160,7 +160,7 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f Fault) boo
 // abandon answers a request whose wait was cut short: the client has gone,
 // or the server is closing.
 func abandon(w http.ResponseWriter) {
-	http.Error(w, "authtest: request abandoned", http.StatusServiceUnavailable)
+	http.Error(w, "bearertest: request abandoned", http.StatusServiceUnavailable)
 }
 
 // resetConn closes the connection under the request without answering,

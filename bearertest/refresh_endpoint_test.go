@@ -1,4 +1,4 @@
-package authtest_test
+package bearertest_test
 
 import (
 	"net/http"
@@ -8,22 +8,22 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/seamlessauth/bearer/internal/authtest"
+	"github.com/seamlessauth/bearer/bearertest"
 )
 
 func TestRefreshEndpoint(t *testing.T) {
 	tests := []struct {
 		name            string
-		opts            authtest.Options
+		opts            bearertest.Options
 		wantNewRefresh  bool
 		wantOldWorks    bool
 		wantReuse       int64
 		wantNewWorksEnd bool // the refresh token from the first refresh, after the old one was presented again
 	}{
 		{name: "no rotation", wantOldWorks: true, wantNewWorksEnd: true},
-		{name: "rotation", opts: authtest.Options{Rotate: true},
+		{name: "rotation", opts: bearertest.Options{Rotate: true},
 			wantNewRefresh: true, wantNewWorksEnd: true},
-		{name: "rotation with reuse detection", opts: authtest.Options{Rotate: true, ReuseDetection: true},
+		{name: "rotation with reuse detection", opts: bearertest.Options{Rotate: true, ReuseDetection: true},
 			wantNewRefresh: true, wantReuse: 1},
 	}
 	for _, tt := range tests {
@@ -37,7 +37,7 @@ func TestRefreshEndpoint(t *testing.T) {
 			assert.Equal(t, "no-store", r.header.Get("Cache-Control"))
 			body := r.json(t)
 			access, _ := body["accessToken"].(string)
-			assert.True(t, strings.HasPrefix(access, authtest.AccessPrefix))
+			assert.True(t, strings.HasPrefix(access, bearertest.AccessPrefix))
 			assert.InDelta(t, 3600, body["expiresIn"], 0)
 			newRT, _ := body["refreshToken"].(string)
 			assert.Equal(t, tt.wantNewRefresh, newRT != "")
@@ -71,7 +71,7 @@ func TestRefreshEndpointBadRequests(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := newServer(t, authtest.Options{})
+			srv := newServer(t, bearertest.Options{})
 
 			r := postRefresh(t, srv, tt.body)
 

@@ -1,4 +1,4 @@
-package authtest
+package bearertest
 
 import (
 	"bytes"
@@ -191,5 +191,5 @@ func (s *Server) wait(r *http.Request, d time.Duration) bool {
 // client that follows redirects) ends the authorization step on a page.
 func serveCallback(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	_, _ = w.Write([]byte("authtest: authorization complete\n"))
+	_, _ = w.Write([]byte("bearertest: authorization complete\n"))
 }

@@ -1,4 +1,4 @@
-package authtest_test
+package bearertest_test
 
 import (
 	"context"
@@ -14,26 +14,26 @@ import (
 	"go.uber.org/goleak"
 	"golang.org/x/oauth2"
 
-	"github.com/seamlessauth/bearer/internal/authtest"
+	"github.com/seamlessauth/bearer/bearertest"
 )
 
 func TestStatusFaults(t *testing.T) {
 	tests := []struct {
 		name       string
-		fault      authtest.Fault
+		fault      bearertest.Fault
 		wantStatus int    // 0: not a RetrieveError
 		wantCode   string // RFC 6749 error code
 	}{
-		{name: "invalid_grant", fault: authtest.InvalidGrant(), wantStatus: http.StatusBadRequest, wantCode: "invalid_grant"},
-		{name: "503", fault: authtest.ServerError(http.StatusServiceUnavailable), wantStatus: http.StatusServiceUnavailable, wantCode: "server_error"},
-		{name: "500", fault: authtest.ServerError(http.StatusInternalServerError), wantStatus: http.StatusInternalServerError, wantCode: "server_error"},
-		{name: "malformed JSON", fault: authtest.Malformed()},
-		{name: "custom", fault: authtest.Fault{Status: http.StatusTooManyRequests, Body: "slow down",
+		{name: "invalid_grant", fault: bearertest.InvalidGrant(), wantStatus: http.StatusBadRequest, wantCode: "invalid_grant"},
+		{name: "503", fault: bearertest.ServerError(http.StatusServiceUnavailable), wantStatus: http.StatusServiceUnavailable, wantCode: "server_error"},
+		{name: "500", fault: bearertest.ServerError(http.StatusInternalServerError), wantStatus: http.StatusInternalServerError, wantCode: "server_error"},
+		{name: "malformed JSON", fault: bearertest.Malformed()},
+		{name: "custom", fault: bearertest.Fault{Status: http.StatusTooManyRequests, Body: "slow down",
 			Header: http.Header{"Retry-After": {"1"}}}, wantStatus: http.StatusTooManyRequests},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := newServer(t, authtest.Options{})
+			srv := newServer(t, bearertest.Options{})
 			cfg := headerConfig(srv)
 			rt := srv.Issue().RefreshToken
 			srv.FailToken(1, tt.fault)
@@ -60,14 +60,14 @@ func TestStatusFaults(t *testing.T) {
 }
 
 func TestResetFault(t *testing.T) {
-	srv := newServer(t, authtest.Options{})
+	srv := newServer(t, bearertest.Options{})
 	rt := srv.Issue().RefreshToken
-	srv.FailToken(1, authtest.Fault{Reset: true})
+	srv.FailToken(1, bearertest.Fault{Reset: true})
 
 	_, err := refreshWith(t, srv, headerConfig(srv), rt)
 	assert.Error(t, err, "token endpoint reset")
 
-	srv.FailAPI(-1, authtest.Fault{Reset: true}) // every attempt, whatever net/http retries
+	srv.FailAPI(-1, bearertest.Fault{Reset: true}) // every attempt, whatever net/http retries
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.APIURL, nil)
 	require.NoError(t, err)
 	resp, err := srv.Client().Do(req)
@@ -79,9 +79,9 @@ func TestResetFault(t *testing.T) {
 }
 
 func TestTruncateFault(t *testing.T) {
-	srv := newServer(t, authtest.Options{})
+	srv := newServer(t, bearertest.Options{})
 	access := srv.Issue().AccessToken
-	srv.FailAPI(1, authtest.Fault{Truncate: true})
+	srv.FailAPI(1, bearertest.Fault{Truncate: true})
 
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.APIURL, nil)
 	require.NoError(t, err)
@@ -93,16 +93,16 @@ func TestTruncateFault(t *testing.T) {
 	_, err = io.ReadAll(resp.Body)
 	assert.ErrorIs(t, err, io.ErrUnexpectedEOF)
 
-	srv.FailToken(1, authtest.Fault{Truncate: true})
+	srv.FailToken(1, bearertest.Fault{Truncate: true})
 	_, err = refreshWith(t, srv, headerConfig(srv), srv.Issue().RefreshToken)
 	assert.Error(t, err, "x/oauth2 fails on a half-written token answer")
 }
 
 func TestDelayFault(t *testing.T) {
-	srv := newServer(t, authtest.Options{})
+	srv := newServer(t, bearertest.Options{})
 	access := srv.Issue().AccessToken
 	const delay = 30 * time.Millisecond
-	srv.FailAPI(1, authtest.Fault{Delay: delay})
+	srv.FailAPI(1, bearertest.Fault{Delay: delay})
 
 	start := time.Now()
 	r := callAPI(t, srv, http.MethodGet, "", access, "")
@@ -114,11 +114,11 @@ func TestDelayFault(t *testing.T) {
 func TestDelayHonoursContext(t *testing.T) {
 	tests := []struct {
 		name  string
-		opts  authtest.Options
-		fault *authtest.Fault
+		opts  bearertest.Options
+		fault *bearertest.Fault
 	}{
-		{name: "fault delay", fault: &authtest.Fault{Delay: time.Hour, Status: http.StatusTeapot}},
-		{name: "latency", opts: authtest.Options{Latency: time.Hour}},
+		{name: "fault delay", fault: &bearertest.Fault{Delay: time.Hour, Status: http.StatusTeapot}},
+		{name: "latency", opts: bearertest.Options{Latency: time.Hour}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -161,8 +161,8 @@ func TestDelayHonoursContext(t *testing.T) {
 }
 
 func TestCloseEndsPendingDelay(t *testing.T) {
-	srv := authtest.NewServer(authtest.Options{})
-	srv.FailToken(1, authtest.Fault{Delay: time.Hour})
+	srv := bearertest.NewServer(bearertest.Options{})
+	srv.FailToken(1, bearertest.Fault{Delay: time.Hour})
 	arrived := make(chan struct{}, 1)
 	srv.OnToken(func(*http.Request) { arrived <- struct{}{} })
 	answered := make(chan struct{})
@@ -193,7 +193,7 @@ func TestCloseEndsPendingDelay(t *testing.T) {
 
 func TestLatencyDelaysTokenRequests(t *testing.T) {
 	const latency = 30 * time.Millisecond
-	srv := newServer(t, authtest.Options{Latency: latency})
+	srv := newServer(t, bearertest.Options{Latency: latency})
 	rt := srv.Issue().RefreshToken
 
 	start := time.Now()
@@ -205,19 +205,19 @@ func TestLatencyDelaysTokenRequests(t *testing.T) {
 }
 
 func TestFaultCounts(t *testing.T) {
-	srv := newServer(t, authtest.Options{})
+	srv := newServer(t, bearertest.Options{})
 	access := srv.Issue().AccessToken
 	status := func() int { return callAPI(t, srv, http.MethodGet, "", access, "").status }
 
-	srv.FailAPI(2, authtest.ServerError(http.StatusBadGateway))
-	srv.FailAPI(1, authtest.Fault{Status: http.StatusUnauthorized,
+	srv.FailAPI(2, bearertest.ServerError(http.StatusBadGateway))
+	srv.FailAPI(1, bearertest.Fault{Status: http.StatusUnauthorized,
 		Header: http.Header{"Www-Authenticate": {`Bearer error="invalid_token"`}}})
-	srv.FailAPI(0, authtest.ServerError(http.StatusInternalServerError)) // does nothing
+	srv.FailAPI(0, bearertest.ServerError(http.StatusInternalServerError)) // does nothing
 
 	assert.Equal(t, []int{502, 502, 401, 200}, []int{status(), status(), status(), status()}, "faults queue in order")
 	assert.Equal(t, int64(1), srv.Stats().APIUnauthorized, "an injected 401 counts")
 
-	srv.FailAPI(-1, authtest.ServerError(http.StatusServiceUnavailable))
+	srv.FailAPI(-1, bearertest.ServerError(http.StatusServiceUnavailable))
 	assert.Equal(t, []int{503, 503, 503}, []int{status(), status(), status()}, "n < 0 sticks")
 	srv.ClearFaults()
 	assert.Equal(t, http.StatusOK, status())
@@ -225,9 +225,9 @@ func TestFaultCounts(t *testing.T) {
 }
 
 func TestTokenAndAPIFaultsAreSeparate(t *testing.T) {
-	srv := newServer(t, authtest.Options{})
+	srv := newServer(t, bearertest.Options{})
 	tok := srv.Issue()
-	srv.FailToken(-1, authtest.InvalidGrant())
+	srv.FailToken(-1, bearertest.InvalidGrant())
 
 	assert.Equal(t, http.StatusOK, callAPI(t, srv, http.MethodGet, "", tok.AccessToken, "").status)
 	assert.Equal(t, http.StatusBadRequest, refreshJSON(t, srv, tok.RefreshToken).status)

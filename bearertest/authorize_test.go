@@ -1,4 +1,4 @@
-package authtest_test
+package bearertest_test
 
 import (
 	"net/http"
@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
 
-	"github.com/seamlessauth/bearer/internal/authtest"
+	"github.com/seamlessauth/bearer/bearertest"
 )
 
 func TestAuthorizationCodePKCE(t *testing.T) {
@@ -45,13 +45,13 @@ func TestAuthorizationCodePKCE(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := newServer(t, authtest.Options{})
+			srv := newServer(t, bearertest.Options{})
 			cfg := headerConfig(srv)
 
 			code, state, err := srv.Authorize(t.Context(), cfg.AuthCodeURL("st-123", tt.authOpts...))
 			require.NoError(t, err)
 			assert.Equal(t, "st-123", state)
-			assert.True(t, strings.HasPrefix(code, authtest.CodePrefix))
+			assert.True(t, strings.HasPrefix(code, bearertest.CodePrefix))
 
 			tok, err := cfg.Exchange(oauthCtx(t, srv), code, tt.exchangeOpts...)
 
@@ -63,7 +63,7 @@ func TestAuthorizationCodePKCE(t *testing.T) {
 				return
 			}
 			require.NoError(t, err)
-			assert.True(t, strings.HasPrefix(tok.RefreshToken, authtest.RefreshPrefix))
+			assert.True(t, strings.HasPrefix(tok.RefreshToken, bearertest.RefreshPrefix))
 			assert.Equal(t, http.StatusOK, callAPI(t, srv, http.MethodGet, "", tok.AccessToken, "").status)
 			_, err = refreshWith(t, srv, cfg, tok.RefreshToken)
 			assert.NoError(t, err, "the code starts a lineage that refreshes")
@@ -74,20 +74,20 @@ func TestAuthorizationCodePKCE(t *testing.T) {
 func TestAuthorizationCodeRules(t *testing.T) {
 	tests := []struct {
 		name     string
-		exchange func(t *testing.T, srv *authtest.Server, clock *fakeClock, cfg *oauth2.Config, code string) error
+		exchange func(t *testing.T, srv *bearertest.Server, clock *fakeClock, cfg *oauth2.Config, code string) error
 	}{
-		{name: "single use", exchange: func(t *testing.T, srv *authtest.Server, _ *fakeClock, cfg *oauth2.Config, code string) error {
+		{name: "single use", exchange: func(t *testing.T, srv *bearertest.Server, _ *fakeClock, cfg *oauth2.Config, code string) error {
 			_, err := cfg.Exchange(oauthCtx(t, srv), code)
 			require.NoError(t, err)
 			_, err = cfg.Exchange(oauthCtx(t, srv), code)
 			return err
 		}},
-		{name: "expired", exchange: func(t *testing.T, srv *authtest.Server, clock *fakeClock, cfg *oauth2.Config, code string) error {
-			clock.Advance(authtest.CodeTTL)
+		{name: "expired", exchange: func(t *testing.T, srv *bearertest.Server, clock *fakeClock, cfg *oauth2.Config, code string) error {
+			clock.Advance(bearertest.CodeTTL)
 			_, err := cfg.Exchange(oauthCtx(t, srv), code)
 			return err
 		}},
-		{name: "redirect_uri mismatch", exchange: func(t *testing.T, srv *authtest.Server, _ *fakeClock, cfg *oauth2.Config, code string) error {
+		{name: "redirect_uri mismatch", exchange: func(t *testing.T, srv *bearertest.Server, _ *fakeClock, cfg *oauth2.Config, code string) error {
 			cfg.RedirectURL = srv.URL + "/elsewhere"
 			_, err := cfg.Exchange(oauthCtx(t, srv), code)
 			return err
@@ -96,7 +96,7 @@ func TestAuthorizationCodeRules(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			clock := newFakeClock()
-			srv := newServer(t, authtest.Options{Now: clock.Now})
+			srv := newServer(t, bearertest.Options{Now: clock.Now})
 			cfg := headerConfig(srv)
 			code, _, err := srv.Authorize(t.Context(), cfg.AuthCodeURL("s"))
 			require.NoError(t, err)
@@ -111,7 +111,7 @@ func TestAuthorizationCodeRules(t *testing.T) {
 }
 
 func TestAuthorizeRedirect(t *testing.T) {
-	srv := newServer(t, authtest.Options{})
+	srv := newServer(t, bearertest.Options{})
 	client := *srv.Client()
 	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	get := func(q url.Values) *http.Response {
@@ -123,7 +123,7 @@ func TestAuthorizeRedirect(t *testing.T) {
 		return resp
 	}
 	base := func() url.Values {
-		return url.Values{"response_type": {"code"}, "client_id": {authtest.DefaultClientID},
+		return url.Values{"response_type": {"code"}, "client_id": {bearertest.DefaultClientID},
 			"redirect_uri": {"http://127.0.0.1:1/cb?keep=1"}, "state": {"xyz"}}
 	}
 
@@ -135,7 +135,7 @@ func TestAuthorizeRedirect(t *testing.T) {
 		assert.Equal(t, "127.0.0.1:1", loc.Host)
 		assert.Equal(t, "1", loc.Query().Get("keep"))
 		assert.Equal(t, "xyz", loc.Query().Get("state"))
-		assert.True(t, strings.HasPrefix(loc.Query().Get("code"), authtest.CodePrefix))
+		assert.True(t, strings.HasPrefix(loc.Query().Get("code"), bearertest.CodePrefix))
 	})
 	t.Run("unknown client is not redirected", func(t *testing.T) {
 		q := base()
@@ -167,12 +167,12 @@ func TestAuthorizeRedirect(t *testing.T) {
 }
 
 func TestAuthorizeHelperReportsErrors(t *testing.T) {
-	srv := newServer(t, authtest.Options{})
+	srv := newServer(t, bearertest.Options{})
 	cfg := srv.Config()
 	cfg.ClientID = "stranger"
 
 	_, _, err := srv.Authorize(t.Context(), cfg.AuthCodeURL("s"))
 
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "authtest: authorize answered 400")
+	assert.Contains(t, err.Error(), "bearertest: authorize answered 400")
 }

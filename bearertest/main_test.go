@@ -1,4 +1,4 @@
-package authtest_test
+package bearertest_test
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 	"go.uber.org/goleak"
 	"golang.org/x/oauth2"
 
-	"github.com/seamlessauth/bearer/internal/authtest"
+	"github.com/seamlessauth/bearer/bearertest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -43,28 +43,28 @@ func (c *fakeClock) Advance(d time.Duration) {
 }
 
 // newServer starts a server that is closed when the test ends.
-func newServer(t *testing.T, opts authtest.Options) *authtest.Server {
+func newServer(t *testing.T, opts bearertest.Options) *bearertest.Server {
 	t.Helper()
-	srv := authtest.NewServer(opts)
+	srv := bearertest.NewServer(opts)
 	t.Cleanup(srv.Close)
 	return srv
 }
 
 // oauthCtx makes x/oauth2 use the server's client.
-func oauthCtx(t *testing.T, srv *authtest.Server) context.Context {
+func oauthCtx(t *testing.T, srv *bearertest.Server) context.Context {
 	return context.WithValue(t.Context(), oauth2.HTTPClient, srv.Client())
 }
 
 // headerConfig is srv.Config with Basic client authentication, so a failed
 // request is not retried with the other style as autodetect would.
-func headerConfig(srv *authtest.Server) *oauth2.Config {
+func headerConfig(srv *bearertest.Server) *oauth2.Config {
 	cfg := srv.Config()
 	cfg.Endpoint.AuthStyle = oauth2.AuthStyleInHeader
 	return cfg
 }
 
 // refreshWith runs one refresh_token grant through x/oauth2.
-func refreshWith(t *testing.T, srv *authtest.Server, cfg *oauth2.Config, rt string) (*oauth2.Token, error) {
+func refreshWith(t *testing.T, srv *bearertest.Server, cfg *oauth2.Config, rt string) (*oauth2.Token, error) {
 	t.Helper()
 	old := &oauth2.Token{RefreshToken: rt, Expiry: time.Now().Add(-time.Minute)}
 	return cfg.TokenSource(oauthCtx(t, srv), old).Token()
@@ -86,7 +86,7 @@ func (r reply) json(t *testing.T) map[string]any {
 }
 
 // do sends req with the server's client and reads the whole answer.
-func do(t *testing.T, srv *authtest.Server, req *http.Request) reply {
+func do(t *testing.T, srv *bearertest.Server, req *http.Request) reply {
 	t.Helper()
 	resp, err := srv.Client().Do(req)
 	require.NoError(t, err)
@@ -97,7 +97,7 @@ func do(t *testing.T, srv *authtest.Server, req *http.Request) reply {
 }
 
 // callAPI sends method to srv.APIURL+path with an optional bearer token.
-func callAPI(t *testing.T, srv *authtest.Server, method, path, access, body string) reply {
+func callAPI(t *testing.T, srv *bearertest.Server, method, path, access, body string) reply {
 	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), method, srv.APIURL+path, strings.NewReader(body))
 	require.NoError(t, err)
@@ -109,7 +109,7 @@ func callAPI(t *testing.T, srv *authtest.Server, method, path, access, body stri
 
 // postForm posts a form to the token endpoint, with Basic credentials when
 // user is not empty.
-func postForm(t *testing.T, srv *authtest.Server, form url.Values, user, pass string) reply {
+func postForm(t *testing.T, srv *bearertest.Server, form url.Values, user, pass string) reply {
 	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, srv.TokenURL, strings.NewReader(form.Encode()))
 	require.NoError(t, err)
@@ -121,7 +121,7 @@ func postForm(t *testing.T, srv *authtest.Server, form url.Values, user, pass st
 }
 
 // postRefresh posts a raw body to the JSON refresh endpoint.
-func postRefresh(t *testing.T, srv *authtest.Server, body string) reply {
+func postRefresh(t *testing.T, srv *bearertest.Server, body string) reply {
 	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, srv.RefreshURL, strings.NewReader(body))
 	require.NoError(t, err)
@@ -130,7 +130,7 @@ func postRefresh(t *testing.T, srv *authtest.Server, body string) reply {
 }
 
 // refreshJSON is postRefresh with {"token": rt}.
-func refreshJSON(t *testing.T, srv *authtest.Server, rt string) reply {
+func refreshJSON(t *testing.T, srv *bearertest.Server, rt string) reply {
 	t.Helper()
 	b, err := json.Marshal(map[string]string{"token": rt})
 	require.NoError(t, err)

@@ -1,7 +1,11 @@
-// Package authtest is a real, in-process OAuth2 authorization server and
-// protected API on a loopback [httptest.Server], for the tests, examples,
-// demo and benchmarks of bearer. Nothing in it is a mock: clients talk HTTP
-// to it, and it applies the rules a production server applies.
+// Package bearertest is a real, in-process OAuth2 authorization server and
+// protected API on a loopback [httptest.Server], for testing API clients
+// that keep a login: yours, built on bearer or not, as bearer's own tests,
+// examples, demo and benchmarks do. Nothing in it is a mock: clients talk
+// HTTP to it, and it applies the rules a production server applies,
+// refresh-token rotation and reuse detection included, with faults to
+// inject and counters to assert on. It is to a token server what
+// net/http/httptest is to an HTTP server.
 //
 // Endpoints (all under [Server.URL]):
 //
@@ -27,7 +31,7 @@
 //
 // The package takes no *testing.T, so main programs can use it too:
 //
-//	srv := authtest.NewServer(authtest.Options{AccessTTL: time.Minute, Rotate: true})
+//	srv := bearertest.NewServer(bearertest.Options{AccessTTL: time.Minute, Rotate: true})
 //	defer srv.Close()
 //	tok := srv.Issue() // log in
 //	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, srv.Client())
@@ -36,4 +40,4 @@
 //
 // A Server is safe for concurrent use and built for load: counters are
 // atomic, and locks are held only around map operations.
-package authtest
+package bearertest

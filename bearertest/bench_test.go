@@ -1,15 +1,15 @@
-package authtest_test
+package bearertest_test
 
 import (
 	"net/http"
 	"strings"
 	"testing"
 
-	"github.com/seamlessauth/bearer/internal/authtest"
+	"github.com/seamlessauth/bearer/bearertest"
 )
 
 func BenchmarkAPI(b *testing.B) {
-	srv := authtest.NewServer(authtest.Options{})
+	srv := bearertest.NewServer(bearertest.Options{})
 	defer srv.Close()
 	auth := "Bearer " + srv.Issue().AccessToken
 	client := srv.Client()
@@ -32,7 +32,7 @@ func BenchmarkAPI(b *testing.B) {
 }
 
 func BenchmarkRefresh(b *testing.B) {
-	srv := authtest.NewServer(authtest.Options{})
+	srv := bearertest.NewServer(bearertest.Options{})
 	defer srv.Close()
 	body := `{"token":"` + srv.Issue().RefreshToken + `"}`
 	client := srv.Client()

@@ -1,4 +1,4 @@
-package authtest
+package bearertest
 
 import (
 	"encoding/json"
@@ -29,7 +29,7 @@ type errorBody struct {
 
 func writeOAuthError(w http.ResponseWriter, e *oauthError) {
 	if e.challenge {
-		w.Header().Set("WWW-Authenticate", `Basic realm="authtest"`)
+		w.Header().Set("WWW-Authenticate", `Basic realm="bearertest"`)
 	}
 	writeJSON(w, e.status, errorBody{Error: e.code, Description: e.desc})
 }

@@ -1,4 +1,4 @@
-package authtest
+package bearertest
 
 import (
 	"context"
@@ -51,13 +51,13 @@ func (c *codeStore) take(code string) (codeEntry, bool) {
 func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet {
 		w.Header().Set("Allow", http.MethodGet)
-		http.Error(w, "authtest: the authorization endpoint accepts only GET", http.StatusMethodNotAllowed)
+		http.Error(w, "bearertest: the authorization endpoint accepts only GET", http.StatusMethodNotAllowed)
 		return
 	}
 	q := r.URL.Query()
 	// Errors about the client or the redirect URI must not redirect (§4.1.2.1).
 	if q.Get("client_id") != s.opts.ClientID {
-		http.Error(w, "authtest: unknown client_id", http.StatusBadRequest)
+		http.Error(w, "bearertest: unknown client_id", http.StatusBadRequest)
 		return
 	}
 	redirectURI := q.Get("redirect_uri")
@@ -67,7 +67,7 @@ func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 	}
 	u, err := url.Parse(target)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Fragment != "" {
-		http.Error(w, "authtest: invalid redirect_uri", http.StatusBadRequest)
+		http.Error(w, "bearertest: invalid redirect_uri", http.StatusBadRequest)
 		return
 	}
 	state := q.Get("state")
@@ -178,29 +178,29 @@ func verifyPKCE(c codeEntry, verifier string) string {
 func (s *Server) Authorize(ctx context.Context, authCodeURL string) (code, state string, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, authCodeURL, nil)
 	if err != nil {
-		return "", "", fmt.Errorf("authtest: authorize request: %w", err)
+		return "", "", fmt.Errorf("bearertest: authorize request: %w", err)
 	}
 	c := *s.ts.Client()
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	resp, err := c.Do(req)
 	if err != nil {
-		return "", "", fmt.Errorf("authtest: authorize: %w", err)
+		return "", "", fmt.Errorf("bearertest: authorize: %w", err)
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, resp.Body)
 	if resp.StatusCode != http.StatusFound {
-		return "", "", fmt.Errorf("authtest: authorize answered %s", resp.Status)
+		return "", "", fmt.Errorf("bearertest: authorize answered %s", resp.Status)
 	}
 	loc, err := resp.Location()
 	if err != nil {
-		return "", "", fmt.Errorf("authtest: authorize redirect: %w", err)
+		return "", "", fmt.Errorf("bearertest: authorize redirect: %w", err)
 	}
 	q := loc.Query()
 	if e := q.Get("error"); e != "" {
-		return "", "", fmt.Errorf("authtest: authorize error %q: %s", e, q.Get("error_description"))
+		return "", "", fmt.Errorf("bearertest: authorize error %q: %s", e, q.Get("error_description"))
 	}
 	if q.Get("code") == "" {
-		return "", "", errors.New("authtest: authorize redirect without a code")
+		return "", "", errors.New("bearertest: authorize redirect without a code")
 	}
 	return q.Get("code"), q.Get("state"), nil
 }

@@ -1,4 +1,4 @@
-package authtest_test
+package bearertest_test
 
 import (
 	"net/http"
@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/seamlessauth/bearer/internal/authtest"
+	"github.com/seamlessauth/bearer/bearertest"
 )
 
 func TestAPIChallenges(t *testing.T) {
@@ -18,14 +18,14 @@ func TestAPIChallenges(t *testing.T) {
 		authorization string
 		wantChallenge string
 	}{
-		{name: "missing", wantChallenge: `Bearer realm="authtest"`},
-		{name: "other scheme", authorization: "Basic Zm9vOmJhcg==", wantChallenge: `Bearer realm="authtest"`},
+		{name: "missing", wantChallenge: `Bearer realm="bearertest"`},
+		{name: "other scheme", authorization: "Basic Zm9vOmJhcg==", wantChallenge: `Bearer realm="bearertest"`},
 		{name: "unknown token", authorization: "Bearer at_nope",
-			wantChallenge: `Bearer realm="authtest", error="invalid_token", error_description="unknown access token"`},
+			wantChallenge: `Bearer realm="bearertest", error="invalid_token", error_description="unknown access token"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := newServer(t, authtest.Options{})
+			srv := newServer(t, bearertest.Options{})
 			req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.APIURL, nil)
 			require.NoError(t, err)
 			if tt.authorization != "" {
@@ -44,7 +44,7 @@ func TestAPIChallenges(t *testing.T) {
 }
 
 func TestAPIValid(t *testing.T) {
-	srv := newServer(t, authtest.Options{})
+	srv := newServer(t, bearertest.Options{})
 	access := srv.Issue().AccessToken
 
 	tests := []struct {
@@ -70,7 +70,7 @@ func TestAPIValid(t *testing.T) {
 }
 
 func TestAPIEcho(t *testing.T) {
-	srv := newServer(t, authtest.Options{})
+	srv := newServer(t, bearertest.Options{})
 
 	r := callAPI(t, srv, http.MethodPut, "/echo", srv.Issue().AccessToken, "hello, body")
 
@@ -80,7 +80,7 @@ func TestAPIEcho(t *testing.T) {
 
 func TestAPIConcurrent(t *testing.T) {
 	const n = 200
-	srv := newServer(t, authtest.Options{})
+	srv := newServer(t, bearertest.Options{})
 	good := srv.Issue().AccessToken
 
 	var wg sync.WaitGroup
@@ -119,7 +119,7 @@ func TestAPIConcurrent(t *testing.T) {
 }
 
 func TestErrorsNeverCarryTokens(t *testing.T) {
-	srv := newServer(t, authtest.Options{Rotate: true, ReuseDetection: true})
+	srv := newServer(t, bearertest.Options{Rotate: true, ReuseDetection: true})
 	tok := srv.Issue()
 	require.Equal(t, http.StatusOK, refreshJSON(t, srv, tok.RefreshToken).status)
 
@@ -132,6 +132,6 @@ func TestErrorsNeverCarryTokens(t *testing.T) {
 		text := string(r.body) + r.header.Get("WWW-Authenticate")
 		assert.NotContains(t, text, tok.AccessToken)
 		assert.NotContains(t, text, tok.RefreshToken)
-		assert.NotContains(t, text, tok.RefreshToken[len(authtest.RefreshPrefix):], "not even without its prefix")
+		assert.NotContains(t, text, tok.RefreshToken[len(bearertest.RefreshPrefix):], "not even without its prefix")
 	}
 }

@@ -1,4 +1,4 @@
-package authtest_test
+package bearertest_test
 
 import (
 	"context"
@@ -8,14 +8,14 @@ import (
 
 	"golang.org/x/oauth2"
 
-	"github.com/seamlessauth/bearer/internal/authtest"
+	"github.com/seamlessauth/bearer/bearertest"
 )
 
 // A client built with x/oauth2 logs in, calls the API, and refreshes once
 // its access token has expired on the server's clock.
 func Example() {
 	var ahead atomic.Int64 // how far the server's clock runs ahead of time.Now
-	srv := authtest.NewServer(authtest.Options{
+	srv := bearertest.NewServer(bearertest.Options{
 		AccessTTL: time.Minute,
 		Rotate:    true,
 		Now:       func() time.Time { return time.Now().Add(time.Duration(ahead.Load())) },

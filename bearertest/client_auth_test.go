@@ -1,4 +1,4 @@
-package authtest_test
+package bearertest_test
 
 import (
 	"net/http"
@@ -10,7 +10,7 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
-	"github.com/seamlessauth/bearer/internal/authtest"
+	"github.com/seamlessauth/bearer/bearertest"
 )
 
 func TestClientAuthStyles(t *testing.T) {
@@ -27,7 +27,7 @@ func TestClientAuthStyles(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			// Odd characters check the form-urlencoding of Basic credentials.
-			srv := newServer(t, authtest.Options{ClientID: "my client", ClientSecret: "s3cr:t/+%"})
+			srv := newServer(t, bearertest.Options{ClientID: "my client", ClientSecret: "s3cr:t/+%"})
 			cfg := srv.Config()
 			cfg.Endpoint.AuthStyle = tt.style
 
@@ -50,11 +50,11 @@ func TestClientAuthFailures(t *testing.T) {
 		wantChallenge string
 	}{
 		{name: "wrong basic secret", user: "bearer-client", pass: "nope",
-			wantStatus: http.StatusUnauthorized, wantChallenge: `Basic realm="authtest"`},
+			wantStatus: http.StatusUnauthorized, wantChallenge: `Basic realm="bearertest"`},
 		{name: "wrong basic id", user: "someone", pass: "bearer-secret",
-			wantStatus: http.StatusUnauthorized, wantChallenge: `Basic realm="authtest"`},
+			wantStatus: http.StatusUnauthorized, wantChallenge: `Basic realm="bearertest"`},
 		{name: "no credentials",
-			wantStatus: http.StatusUnauthorized, wantChallenge: `Basic realm="authtest"`},
+			wantStatus: http.StatusUnauthorized, wantChallenge: `Basic realm="bearertest"`},
 		{name: "wrong body secret",
 			form:       url.Values{"client_id": {"bearer-client"}, "client_secret": {"nope"}},
 			wantStatus: http.StatusBadRequest},
@@ -64,7 +64,7 @@ func TestClientAuthFailures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := newServer(t, authtest.Options{})
+			srv := newServer(t, bearertest.Options{})
 			form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {srv.Issue().RefreshToken}}
 			for k, v := range tt.form {
 				form[k] = v
@@ -104,7 +104,7 @@ func TestTokenEndpointErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := newServer(t, authtest.Options{})
+			srv := newServer(t, bearertest.Options{})
 
 			r := postForm(t, srv, tt.form, "bearer-client", "bearer-secret")
 
@@ -119,7 +119,7 @@ func TestTokenEndpointErrors(t *testing.T) {
 }
 
 func TestTokenEndpointsRejectGet(t *testing.T) {
-	srv := newServer(t, authtest.Options{})
+	srv := newServer(t, bearertest.Options{})
 	for i, u := range []string{srv.TokenURL, srv.RefreshURL} {
 		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, u, nil)
 		require.NoError(t, err)
@@ -134,7 +134,7 @@ func TestTokenEndpointsRejectGet(t *testing.T) {
 }
 
 func TestTokenResponse(t *testing.T) {
-	srv := newServer(t, authtest.Options{})
+	srv := newServer(t, bearertest.Options{})
 	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {srv.Issue().RefreshToken}}
 
 	r := postForm(t, srv, form, "bearer-client", "bearer-secret")
@@ -150,10 +150,10 @@ func TestTokenResponse(t *testing.T) {
 }
 
 func TestClientCredentials(t *testing.T) {
-	srv := newServer(t, authtest.Options{})
+	srv := newServer(t, bearertest.Options{})
 	cfg := clientcredentials.Config{
-		ClientID:     authtest.DefaultClientID,
-		ClientSecret: authtest.DefaultClientSecret,
+		ClientID:     bearertest.DefaultClientID,
+		ClientSecret: bearertest.DefaultClientSecret,
 		TokenURL:     srv.TokenURL,
 	}
 
