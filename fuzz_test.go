@@ -272,7 +272,7 @@ func FuzzRedirectScope(f *testing.F) {
 	})
 }
 
-// FuzzSecretEcho is TestSecretsNeverEchoed (redaction_test.go) with a
+// FuzzSecretEcho is TestSecretsNeverEchoed (redact_test.go) with a
 // fuzzed secret: the refresh token, the access token, the client secret or
 // the API key (which picks) is the fuzzed string, framed by markers so
 // that any trace of it is unmistakable, and an echoing token endpoint of

@@ -11,32 +11,11 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"golang.org/x/oauth2"
 
 	"github.com/seamlessauth/bearer"
 	"github.com/seamlessauth/bearer/bearertest"
 	"github.com/seamlessauth/bearer/store"
 )
-
-// newServer starts an bearertest server; its Config uses Basic client
-// authentication so that each refresh is exactly one token request.
-func newServer(t *testing.T, opts bearertest.Options) (*bearertest.Server, *oauth2.Config) {
-	t.Helper()
-	srv := bearertest.NewServer(opts)
-	t.Cleanup(srv.Close)
-	cfg := srv.Config()
-	cfg.Endpoint.AuthStyle = oauth2.AuthStyleInHeader
-	return srv, cfg
-}
-
-// loopbackBase is a base transport for many concurrent loopback requests;
-// its idle connections are closed when the test ends.
-func loopbackBase(t *testing.T, conns int) *http.Transport {
-	base := http.DefaultTransport.(*http.Transport).Clone()
-	base.MaxIdleConnsPerHost = conns
-	t.Cleanup(base.CloseIdleConnections)
-	return base
-}
 
 // fire sends n GET requests at once and returns how many got a 200 and the
 // errors of the others.
