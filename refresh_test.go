@@ -270,7 +270,7 @@ func TestOnLogoutAfterUnlock(t *testing.T) {
 		Refresher: &countingRefresher{fail: func(int32) error { return bearer.Permanent(errors.New("revoked")) }},
 		Store:     st,
 		Base:      &fakeBase{respond: status(401)},
-		OnLogout: func(ctx context.Context, err error) {
+		OnLogout: func(context.Context, error) {
 			lctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			defer cancel()
 			unlock, err := st.Lock(lctx)
