@@ -160,7 +160,7 @@ var errClearedElsewhere = errors.New("the token store was cleared by another hol
 // never goes back to a pair this Transport has moved past: a store that
 // still holds one missed a save, and is repaired.
 func (t *Transport) coordinate(ctx context.Context, from *state) outcome {
-	base := from.tok
+	base, empty := from.tok, false
 	if t.locker != nil {
 		unlock, err := t.lockStore(ctx)
 		if err != nil {
@@ -172,8 +172,9 @@ func (t *Transport) coordinate(ctx context.Context, from *state) outcome {
 		case isNotFound(err) && from.tok != nil && !from.unsaved:
 			return t.end(ctx, from, &RefreshError{Permanent: true, Err: errClearedElsewhere}, 0)
 		case isNotFound(err):
-			// Nothing saved yet, or this Transport's last save failed: the
-			// save after this refresh fills the store.
+			// Nothing saved yet, or this Transport's last save into the
+			// empty store failed: the save after this refresh fills it.
+			empty = true
 		case err != nil:
 			return failed(&RefreshError{Err: fmt.Errorf("reading token store: %w", err)})
 		case t.older(stored):
@@ -188,7 +189,7 @@ func (t *Transport) coordinate(ctx context.Context, from *state) outcome {
 	}
 	tok, attempts, err := t.call(ctx, base)
 	if err == nil {
-		return outcome{state: t.install(ctx, from, base, tok), ev: RefreshEvent{Attempts: attempts}}
+		return outcome{state: t.install(ctx, from, base, tok, empty), ev: RefreshEvent{Attempts: attempts}}
 	}
 	v := classify(err)
 	re := &RefreshError{Permanent: v.permanent, StatusCode: v.status, Code: v.code, Attempts: attempts, Err: err}

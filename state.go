@@ -23,7 +23,7 @@ type state struct {
 	loggedOut error         // non-nil: requests fail fast with it
 	ended     chan struct{} // with loggedOut: closed once OnLogout has returned
 	adopted   bool          // saved by another holder of the store, not refreshed here
-	unsaved   bool          // refreshed here, but saving it failed: the store may hold an older pair
+	unsaved   bool          // refreshed here into an empty store, but saving it failed: the store is still empty
 
 	running atomic.Bool  // a background refresh of this state is under way
 	retryAt atomic.Int64 // unix nanos: after a transient failure, no early refresh before then
@@ -196,15 +196,17 @@ func (t *Transport) adopt(from *state, tok *oauth2.Token) *state {
 }
 
 // install makes tok, just refreshed from base, current, and saves it. A
-// failed save leaves the state marked unsaved: the next coordination repairs
-// the store instead of going back to the older pair in it.
-func (t *Transport) install(ctx context.Context, from *state, base, tok *oauth2.Token) *state {
+// failed save leaves the older pair in the store, which the next
+// coordination repairs instead of going back to it; into a store that was
+// empty, it leaves the state marked unsaved, so that the next coordination
+// fills the store instead of taking it for a logout elsewhere.
+func (t *Transport) install(ctx context.Context, from *state, base, tok *oauth2.Token, empty bool) *state {
 	var saveErr error
 	s, ok := t.replace(from, func(now time.Time) *state {
 		saveErr = t.saveStore(ctx, tok)
 		t.past.add(base, tok)
 		s := t.newState(tok, now, true)
-		s.unsaved = saveErr != nil
+		s.unsaved = saveErr != nil && empty
 		return s
 	})
 	if !ok {

@@ -1,0 +1,83 @@
+package bearer_test
+
+import (
+	"context"
+	"net/http"
+	"sync/atomic"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/seamlessauth/bearer"
+	"github.com/seamlessauth/bearer/internal/authtest"
+	"github.com/seamlessauth/bearer/store"
+)
+
+// The defects that TestInvariants found, each as the shortest history that
+// shows it.
+
+// twoHolders is two Transports, A and B, on one store whose saves fail on
+// demand, against a server with rotation and reuse detection.
+type twoHolders struct {
+	srv     *authtest.Server
+	st      *failingSaves
+	a, b    *bearer.Transport
+	logouts atomic.Int32
+}
+
+func newTwoHolders(t *testing.T) *twoHolders {
+	srv, cfg := newServer(t, authtest.Options{Rotate: true, ReuseDetection: true})
+	h := &twoHolders{srv: srv, st: &failingSaves{Memory: store.NewMemory(srv.Issue())}}
+	for _, tr := range []**bearer.Transport{&h.a, &h.b} {
+		*tr = newTransport(t, bearer.Config{Refresher: bearer.OAuth2(cfg), Store: h.st, Base: loopbackBase(t, 4),
+			OnLogout: func(context.Context, error) { h.logouts.Add(1) }}, nil)
+	}
+	return h
+}
+
+// get sends one API request through tr.
+func (h *twoHolders) get(t *testing.T, tr *bearer.Transport) (int, error) {
+	t.Helper()
+	resp, err := tr.Client().Get(h.srv.APIURL)
+	if err != nil {
+		return 0, err
+	}
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+// refreshWithFailedSave makes A refresh once with its save failing, after
+// both Transports have read the store: the store keeps the first pair, whose
+// refresh token the server has rotated away, and A holds the new one.
+func (h *twoHolders) refreshWithFailedSave(t *testing.T) {
+	t.Helper()
+	for _, tr := range []*bearer.Transport{h.a, h.b} {
+		_, err := tr.Token(context.Background())
+		require.NoError(t, err)
+	}
+	h.st.fail = 1
+	h.srv.RevokeAccessTokens()
+	code, err := h.get(t, h.a)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, code, "A refreshed; its save failed")
+}
+
+// TestFailedSaveThenLogoutElsewhere: A's save fails, then B logs out. At its
+// next refresh A found the store empty and, taking that for its own failed
+// save, refreshed and saved again: the logout was undone. A failed save
+// leaves the older pair in the store, never an empty one, so an empty store
+// means a logout. (TestInvariants: seed 0x1d24e62cbab1483d.)
+func TestFailedSaveThenLogoutElsewhere(t *testing.T) {
+	h := newTwoHolders(t)
+	h.refreshWithFailedSave(t)
+	require.NoError(t, h.b.Logout(context.Background()))
+
+	h.srv.RevokeAccessTokens()
+	_, err := h.get(t, h.a)
+	assert.ErrorIs(t, err, bearer.ErrLoggedOut, "A follows the logout at its next refresh")
+	_, err = h.st.Load(context.Background())
+	assert.ErrorIs(t, err, store.ErrNotFound, "the logout stands")
+	assert.EqualValues(t, 1, h.logouts.Load())
+	assert.EqualValues(t, 1, h.srv.Stats().Refreshes, "no refresh after the logout")
+}
