@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -80,4 +81,66 @@ func TestFailedSaveThenLogoutElsewhere(t *testing.T) {
 	assert.ErrorIs(t, err, store.ErrNotFound, "the logout stands")
 	assert.EqualValues(t, 1, h.logouts.Load())
 	assert.EqualValues(t, 1, h.srv.Stats().Refreshes, "no refresh after the logout")
+}
+
+// gatedLock is a Memory whose first Lock call says that it was made and
+// then waits for the test to open the gate.
+type gatedLock struct {
+	*store.Memory
+	waiting chan struct{}
+	gate    chan struct{}
+	once    atomic.Bool
+}
+
+func (s *gatedLock) Lock(ctx context.Context) (func() error, error) {
+	if s.once.CompareAndSwap(false, true) {
+		close(s.waiting)
+		<-s.gate
+	}
+	return s.Memory.Lock(ctx)
+}
+
+// TestRefreshReplacedWhileWaitingForTheLock: a refresh waits for the store
+// lock while SetToken logs in (the clock has moved, so the login is already
+// due). Once it had the lock, the refresh went on although its token had been
+// replaced: it refreshed the login's refresh token, and threw the answer
+// away, since its state was no longer current. The store kept the login,
+// whose refresh token the server had rotated away; the next refresh
+// presented it again, and reuse detection ended the new session.
+// (TestInvariants: seed 0xe4a3339481376f41.)
+func TestRefreshReplacedWhileWaitingForTheLock(t *testing.T) {
+	srv, cfg := newServer(t, authtest.Options{Rotate: true, ReuseDetection: true})
+	st := &gatedLock{Memory: store.NewMemory(srv.Issue()), waiting: make(chan struct{}), gate: make(chan struct{})}
+	var logouts atomic.Int32
+	tr := newTransport(t, bearer.Config{Refresher: bearer.OAuth2(cfg), Store: st, Base: loopbackBase(t, 4),
+		OnLogout: func(context.Context, error) { logouts.Add(1) }}, nil)
+	clk := &clock{t: time.Now()}
+	bearer.SetClock(tr, clk.Now)
+	_, err := tr.Token(context.Background())
+	require.NoError(t, err)
+	get := func() (int, error) {
+		resp, err := tr.Client().Get(srv.APIURL)
+		if err != nil {
+			return 0, err
+		}
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+
+	clk.Advance(2 * time.Hour) // the token has expired: the next request waits for a refresh
+	done := make(chan error, 1)
+	go func() {
+		_, err := get()
+		done <- err
+	}()
+	<-st.waiting // the refresh waits for the store lock
+	require.NoError(t, tr.SetToken(context.Background(), srv.Issue()))
+	close(st.gate)
+	require.NoError(t, <-done)
+
+	code, err := get()
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, code)
+	assert.Zero(t, srv.Stats().ReuseDetections, "no refresh token presented twice")
+	assert.Zero(t, logouts.Load())
 }

@@ -167,6 +167,9 @@ func (t *Transport) coordinate(ctx context.Context, from *state) outcome {
 			return failed(&RefreshError{Err: fmt.Errorf("locking token store: %w", err)})
 		}
 		defer unlock()
+		if cur := t.cur.Load(); cur != nil && cur.gen != from.gen {
+			return outcome{state: cur} // SetToken or Logout came first, while this waited for the lock
+		}
 		stored, err := t.loadStore(ctx)
 		switch {
 		case isNotFound(err) && from.tok != nil && !from.unsaved:
