@@ -144,3 +144,22 @@ func TestRefreshReplacedWhileWaitingForTheLock(t *testing.T) {
 	assert.Zero(t, srv.Stats().ReuseDetections, "no refresh token presented twice")
 	assert.Zero(t, logouts.Load())
 }
+
+// TestFailedSaveLeavesOthersASpentToken: A's save fails, so the store keeps
+// the pair whose refresh token the server has just rotated away. B is
+// rejected next, finds that pair in the store (the same as its own) and
+// presents the spent refresh token: reuse detection revokes the lineage, and
+// both are logged out although A held a valid refresh token all along. A
+// repairs the store at its own next refresh; B's may come first.
+// (TestInvariants: seed 0x898aa6c5e39342d4, steps 8,11.)
+func TestFailedSaveLeavesOthersASpentToken(t *testing.T) {
+	t.Skip("known defect, not fixed: only the Transport whose save failed knows that the store holds a spent refresh token; see the note of issue 18")
+	h := newTwoHolders(t)
+	h.refreshWithFailedSave(t)
+
+	code, err := h.get(t, h.b)
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, code)
+	assert.Zero(t, h.srv.Stats().ReuseDetections)
+	assert.Zero(t, h.logouts.Load())
+}
