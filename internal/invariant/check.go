@@ -396,7 +396,8 @@ func (w *world) checkError(res *result, r *requestRec) {
 	var re *bearer.RefreshError
 	switch {
 	case errors.Is(r.err, bearer.ErrLoggedOut):
-		if errors.As(r.err, &re) && !slices.ContainsFunc(w.rec.logouts, func(o *hookRec) bool { return o.tr == r.tr && o.end < r.end }) {
+		// One whose context ended returns at once, without waiting for OnLogout.
+		if errors.As(r.err, &re) && !r.cancelled && !slices.ContainsFunc(w.rec.logouts, func(o *hookRec) bool { return o.tr == r.tr && o.end < r.end }) {
 			res.add("outcome", "T%d request #%d returned the logout's error (seq %d) before OnLogout had run", r.tr, r.id, r.end)
 		}
 	case errors.As(r.err, &re), errors.Is(r.err, bearer.ErrNoToken):
