@@ -204,7 +204,7 @@ func draw(seed uint64, cfg *Config) *history {
 		{2, func() op { return op{kind: opRefresherPanic, n: 1} }},
 		{2, func() op { return op{kind: opHookPanic, what: hooks[r.IntN(len(hooks))], n: 1 + r.IntN(2)} }},
 		{6, func() op { return op{kind: opSetToken, tr: tr()} }},
-		{2, func() op { return op{kind: opLogout, tr: tr()} }},
+		{3, func() op { return op{kind: opLogout, tr: tr()} }},
 		{2, func() op { return op{kind: opCloseIdle, tr: tr()} }},
 	}
 	if clocks {
@@ -338,7 +338,10 @@ func (h *history) running() []int {
 func (h *history) String() string {
 	var b strings.Builder
 	lw := "default"
-	if h.leeway != 0 {
+	switch {
+	case h.leeway < 0:
+		lw = "off"
+	case h.leeway > 0:
 		lw = h.leeway.String()
 	}
 	fmt.Fprintf(&b, "seed %#x: %d Transports on %s, access TTL %v, leeway %s, WaitForRefresh %v\n",

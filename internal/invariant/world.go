@@ -29,7 +29,7 @@ import (
 // refreshes at the end: only a Transport that hangs reaches them.
 const (
 	stepTimeout   = 30 * time.Second
-	settleTimeout = 15 * time.Second
+	settleTimeout = 5 * time.Second
 )
 
 // world is everything one history runs in.
@@ -387,8 +387,12 @@ func (w *world) heal() {
 	}
 }
 
-// settle waits until no refresh is under way in any Transport.
+// settle waits until no refresh is under way in any Transport. Once a
+// refresh has not ended in time, it waits no more.
 func (w *world) settle() {
+	if len(w.rec.stuck) > 0 {
+		return
+	}
 	for range 2 { // a flight may start another's wait
 		if w.cfg.Settle != nil {
 			var wg sync.WaitGroup
