@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
 
 	"github.com/seamlessauth/bearer"
 	"github.com/seamlessauth/bearer/internal/authtest"
@@ -162,4 +163,68 @@ func TestFailedSaveLeavesOthersASpentToken(t *testing.T) {
 	assert.Equal(t, http.StatusOK, code)
 	assert.Zero(t, h.srv.Stats().ReuseDetections)
 	assert.Zero(t, h.logouts.Load())
+}
+
+// secondLockWaits is a Memory whose second Lock call through it says that
+// it was made and then waits for the test to open the gate; the others go
+// straight through.
+type secondLockWaits struct {
+	*store.Memory
+	calls   atomic.Int32
+	waiting chan struct{}
+	gate    chan struct{}
+}
+
+func (s *secondLockWaits) Lock(ctx context.Context) (func() error, error) {
+	if s.calls.Add(1) == 2 {
+		close(s.waiting)
+		<-s.gate
+	}
+	return s.Memory.Lock(ctx)
+}
+
+// TestLogoutDuringRefresh: A logs out while its refresh is at the token
+// endpoint. The refresh got the new pair and dropped it, A being logged out,
+// and left the store with the pair whose refresh token it had just spent;
+// B took the lock before A's Logout did, presented that token, and reuse
+// detection revoked the lineage. (TestInvariants: seed 0x4ac10966cff75945.)
+func TestLogoutDuringRefresh(t *testing.T) {
+	srv, cfg := newServer(t, authtest.Options{Rotate: true, ReuseDetection: true})
+	mem := store.NewMemory(srv.Issue())
+	started, release := make(chan struct{}), make(chan struct{})
+	inner := bearer.OAuth2(cfg)
+	gated := bearer.RefresherFunc(func(ctx context.Context, cur *oauth2.Token) (*oauth2.Token, error) {
+		close(started)
+		<-release
+		return inner.Refresh(ctx, cur)
+	})
+	stA := &secondLockWaits{Memory: mem, waiting: make(chan struct{}), gate: make(chan struct{})}
+	a := newTransport(t, bearer.Config{Refresher: gated, Store: stA, Base: loopbackBase(t, 4)}, nil)
+	b := newTransport(t, bearer.Config{Refresher: inner, Store: mem, Base: loopbackBase(t, 4)}, nil)
+	for _, tr := range []*bearer.Transport{a, b} {
+		_, err := tr.Token(context.Background())
+		require.NoError(t, err)
+	}
+	get := func(tr *bearer.Transport) error {
+		resp, err := tr.Client().Get(srv.APIURL)
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err
+	}
+
+	srv.RevokeAccessTokens()
+	refreshed := make(chan error, 1)
+	go func() { refreshed <- get(a) }() // A's refresh holds the store lock (A's first Lock)
+	<-started
+	loggedOut := make(chan error, 1)
+	go func() { loggedOut <- a.Logout(context.Background()) }()
+	<-stA.waiting // A is logged out; its Logout waits for the store lock (A's second Lock)
+	close(release)
+	assert.ErrorIs(t, <-refreshed, bearer.ErrLoggedOut)
+
+	assert.ErrorIs(t, get(b), bearer.ErrLoggedOut, "B follows the logout")
+	close(stA.gate)
+	require.NoError(t, <-loggedOut)
+	assert.Zero(t, srv.Stats().ReuseDetections, "no refresh token presented twice")
 }

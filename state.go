@@ -210,6 +210,14 @@ func (t *Transport) install(ctx context.Context, from *state, base, tok *oauth2.
 		return s
 	})
 	if !ok {
+		if s.loggedOut != nil {
+			// Logout came first, while the refresh spent the stored pair's
+			// refresh token: clear the pair now, under the store lock, before
+			// another holder presents it.
+			if err := t.clearStore(ctx); err != nil {
+				t.log(ctx, warnLevel, "bearer: clearing the token store failed", "error", err)
+			}
+		}
 		return s
 	}
 	if saveErr != nil {
