@@ -54,6 +54,9 @@ type Config struct {
 	// that failed with it returns. It is never called for a transient
 	// failure, a store error or a panic. It may run on a background
 	// refresh's goroutine; a panic in it is logged and goes no further.
+	// Requests that fail with the logout wait for it to return; if it calls
+	// the Transport (Token, a request), it must pass its ctx, which is
+	// answered at once, or it waits for itself until its own context ends.
 	OnLogout func(ctx context.Context, err error)
 
 	// Leeway is how long before its expiry a token becomes stale and is

@@ -42,7 +42,10 @@ func (t *Transport) refresh(ctx context.Context, from *state, reason Reason) (*s
 			return nil, r.Err
 		}
 		s := r.Val.(*state)
-		if s.gen != from.gen && s.loggedOut == nil && s.auth == "" {
+		switch {
+		case s.loggedOut != nil:
+			return nil, t.endedErr(ctx, s)
+		case s.gen != from.gen && s.auth == "":
 			return t.tokenFor(ctx) // a newer login that has yet to be refreshed
 		}
 		return usable(s)
@@ -93,7 +96,7 @@ func (t *Transport) shared(ctx context.Context, from *state, reason Reason) (s *
 	start := time.Now()
 	out := t.coordinate(ctx, from)
 	if out.loggedOut != nil {
-		t.endSession(ctx, out.ev.Err, from.tok)
+		t.endSession(ctx, out.state, out.ev.Err, from.tok)
 	}
 	ev := out.ev
 	ev.Reason, ev.Duration = reason, time.Since(start)
@@ -128,11 +131,11 @@ func holdoff(tok *oauth2.Token, now time.Time, asked time.Duration) time.Duratio
 
 // endSession reports a logout after a permanent failure, of the session of
 // the token ended: in the log and to OnLogout, once, after the store lock is
-// released and before the requests that waited for this refresh return.
-// Requests that arrive meanwhile fail at once with ErrLoggedOut, so that an
-// OnLogout that makes a request through the Transport does not wait for
-// itself.
-func (t *Transport) endSession(ctx context.Context, err error, ended *oauth2.Token) {
+// released and before any request that fails with it returns (they wait for
+// s.ended). An OnLogout that calls back into the Transport with its ctx is
+// answered at once.
+func (t *Transport) endSession(ctx context.Context, s *state, err error, ended *oauth2.Token) {
+	defer close(s.ended)
 	t.log(ctx, warnLevel, "bearer: logged out", "error", err)
 	if t.cfg.OnLogout != nil {
 		t.hook(ctx, "OnLogout", func() { t.cfg.OnLogout(ctx, err) }, ended)

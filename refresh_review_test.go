@@ -22,6 +22,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/seamlessauth/bearer"
+	"github.com/seamlessauth/bearer/bearertest"
 	"github.com/seamlessauth/bearer/store"
 )
 
@@ -197,28 +198,27 @@ func TestLogoutLeavesALaterLogin(t *testing.T) {
 	assert.Zero(t, logouts.Load(), "OnLogout for a session that was never ended")
 }
 
-// TestOnLogoutCallingBackDeadlocks: OnLogout runs before the logged-out
-// state's "ended" channel is closed, and every Token or RoundTrip that sees
-// the logged-out state waits for that channel. An OnLogout that calls back
-// into the Transport with a context of its own (tr.Token, or a request
-// through tr.Client() that is not under the hook's context, e.g. telling
-// the API the session ended) waits for itself: forever with a context
-// without deadline, and the refresh, the request that triggered it and
-// every later request (they all wait for "ended") hang with it.
-func TestOnLogoutCallingBackWithItsOwnContext(t *testing.T) {
+// TestOnLogoutCallingBack: an OnLogout that calls Token with the context it
+// was given is answered at once (ErrLoggedOut) instead of waiting for the
+// hook it runs in; with another context it waits for OnLogout to return, as
+// every request failing with the logout does, for as long as that context
+// allows.
+func TestOnLogoutCallingBack(t *testing.T) {
 	ref := bearer.RefresherFunc(func(context.Context, *oauth2.Token) (*oauth2.Token, error) {
 		return nil, bearer.Permanent(errors.New("revoked"))
 	})
-	hookCtx, cancelHook := context.WithCancel(context.Background()) // cancelled by the watchdog only
-	defer cancelHook()
 	var tr *bearer.Transport
-	hookErr := make(chan error, 1)
+	hookErr, outsideErr := make(chan error, 1), make(chan error, 1)
 	base := &fakeBase{respond: func(*http.Request) (*http.Response, error) { return answer(401), nil }}
 	tr = newTransport(t, bearer.Config{
 		Refresher: ref, Base: base,
-		OnLogout: func(context.Context, error) {
-			_, err := tr.Token(hookCtx)
+		OnLogout: func(ctx context.Context, _ error) {
+			_, err := tr.Token(ctx)
 			hookErr <- err
+			outside, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+			defer cancel()
+			_, err = tr.Token(outside)
+			outsideErr <- err
 		},
 	}, tok1)
 
@@ -231,9 +231,8 @@ func TestOnLogoutCallingBackWithItsOwnContext(t *testing.T) {
 	case err := <-done:
 		assert.ErrorIs(t, err, bearer.ErrLoggedOut)
 		assert.ErrorIs(t, <-hookErr, bearer.ErrLoggedOut)
+		assert.ErrorIs(t, <-outsideErr, bearer.ErrLoggedOut, "once its context ended")
 	case <-time.After(5 * time.Second): // watchdog: a failure, not a wait for behaviour
-		cancelHook()
-		<-done
 		t.Fatal("deadlock: Token called from OnLogout waits for OnLogout to return")
 	}
 }
@@ -390,4 +389,63 @@ func TestLineageHoldsThroughManyFailedSaves(t *testing.T) {
 	}
 	assert.Empty(t, srv.reuses(), "a spent refresh token was presented again")
 	assert.Zero(t, logouts.Load())
+}
+
+// unclearable is a Memory whose Clear fails and whose Lock says that it was
+// called.
+type unclearable struct {
+	*store.Memory
+	locking chan struct{}
+}
+
+func (s *unclearable) Clear(context.Context) error { return errors.New("store: read-only") }
+func (s *unclearable) Lock(ctx context.Context) (func() error, error) {
+	s.locking <- struct{}{}
+	return s.Memory.Lock(ctx)
+}
+
+// TestLogoutDuringRefreshStoreCannotClear: a Logout overtakes a refresh that
+// has spent the stored refresh token, and the store refuses to be cleared.
+// The refresh leaves its new pair in the store, not the spent one, so the
+// other holder's next refresh is no reuse (which would revoke the lineage).
+// Found by TestInvariants (seed 0x6bc747d674c39b70).
+func TestLogoutDuringRefreshStoreCannotClear(t *testing.T) {
+	srv, cfg := newServer(t, bearertest.Options{Rotate: true, ReuseDetection: true})
+	st := &unclearable{Memory: store.NewMemory(srv.Issue()), locking: make(chan struct{}, 8)}
+	ref := bearer.OAuth2(cfg)
+	entered, gate := make(chan struct{}, 1), make(chan struct{})
+	gated := bearer.RefresherFunc(func(ctx context.Context, cur *oauth2.Token) (*oauth2.Token, error) {
+		entered <- struct{}{}
+		<-gate
+		return ref.Refresh(ctx, cur)
+	})
+	a := newTransport(t, bearer.Config{Refresher: gated, Store: st, Base: loopbackBase(t, 2)}, nil)
+	b := newTransport(t, bearer.Config{Refresher: ref, Store: st, Base: loopbackBase(t, 2)}, nil)
+	for _, tr := range []*bearer.Transport{a, b} {
+		_, err := tr.Token(context.Background())
+		require.NoError(t, err)
+	}
+	srv.RevokeAccessTokens()
+	done := make(chan error, 1)
+	go func() {
+		resp, err := a.Client().Get(srv.APIURL)
+		if err == nil {
+			resp.Body.Close()
+		}
+		done <- err
+	}()
+	<-entered
+	<-st.locking // the refresh's
+	logout := make(chan error, 1)
+	go func() { logout <- a.Logout(context.Background()) }()
+	<-st.locking // the Logout's, which waits for the refresh
+	close(gate)
+	<-done
+	assert.Error(t, <-logout, "the store could not be cleared")
+
+	resp, err := b.Client().Get(srv.APIURL)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Zero(t, srv.Stats().ReuseDetections, "no refresh token presented twice")
 }

@@ -20,6 +20,7 @@ type state struct {
 	refreshAt time.Time     // from here on the token is stale; zero: used until rejected
 	waitAt    time.Time     // from here on requests wait for the refresh
 	loggedOut error         // non-nil: requests fail fast with it
+	ended     chan struct{} // with loggedOut after a failed refresh: closed once OnLogout has returned
 	adopted   bool          // saved by another holder of the store, not refreshed here
 	unsaved   bool          // refreshed here, but saving it failed: the store holds inStore
 	inStore   *oauth2.Token // the pair last known to be in the store
@@ -107,7 +108,7 @@ func (t *Transport) tokenFor(ctx context.Context) (*state, error) {
 		}
 	}
 	if s.loggedOut != nil {
-		return nil, s.loggedOut
+		return nil, t.endedErr(ctx, s)
 	}
 	if s.auth != "" && s.refreshAt.IsZero() {
 		return s, nil
@@ -149,6 +150,20 @@ func (t *Transport) newer(ctx context.Context, used *state) (*state, error) {
 	return t.refresh(ctx, used, ReasonRejected)
 }
 
+// endedErr returns the logged-out error of s once OnLogout has returned,
+// so that no request fails with a logout before its hook has run. A call
+// from inside the refresh (OnLogout calling back with its context) does not
+// wait for itself.
+func (t *Transport) endedErr(ctx context.Context, s *state) error {
+	if s.ended != nil && !t.inRefresh(ctx) {
+		select {
+		case <-s.ended:
+		case <-ctx.Done():
+		}
+	}
+	return s.loggedOut
+}
+
 // usable returns s if it has a token to send, else why not.
 func usable(s *state) (*state, error) {
 	switch {
@@ -187,8 +202,10 @@ func (t *Transport) adopt(from *state, tok *oauth2.Token) *state {
 }
 
 // install makes tok, just refreshed from base, current, and saves it. A
-// failed save leaves the state marked unsaved: the next coordination repairs
-// the store instead of going back to the older pair in it.
+// failed save leaves the state marked unsaved, with the pair the store still
+// holds: the next coordination repairs the store instead of going back to
+// it. If a Logout came first, the pair in the store, whose refresh token
+// this refresh spent, is cleared before the lock goes to another holder.
 func (t *Transport) install(ctx context.Context, from *state, base, tok *oauth2.Token) *state {
 	var saveErr error
 	s, ok := t.replace(from, func(now time.Time) *state {
@@ -202,6 +219,18 @@ func (t *Transport) install(ctx context.Context, from *state, base, tok *oauth2.
 		return s
 	})
 	if !ok {
+		if s.loggedOut != nil {
+			// Logout came first, while the refresh spent the stored pair's
+			// refresh token: clear the pair now, under the store lock, before
+			// another holder presents it; if the store cannot be cleared,
+			// leave it the new pair rather than a spent one.
+			if err := t.clearStore(ctx); err != nil {
+				t.log(ctx, warnLevel, "bearer: clearing the token store failed", "error", err)
+				if err := t.saveStore(ctx, tok); err != nil {
+					t.log(ctx, slog.LevelError, "bearer: saving the new token in place of the spent one failed", "error", err)
+				}
+			}
+		}
 		return s
 	}
 	if saveErr != nil {
@@ -223,6 +252,7 @@ func (t *Transport) logout(ctx context.Context, from *state, re *RefreshError) (
 		clearErr = t.clearStore(ctx)
 		s := t.newState(nil, now, false)
 		s.loggedOut = &loggedOutError{re}
+		s.ended = make(chan struct{})
 		return s
 	})
 	if ok && clearErr != nil {

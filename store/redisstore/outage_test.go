@@ -3,6 +3,7 @@ package redisstore_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"os/exec"
@@ -24,12 +25,14 @@ import (
 type redisServer struct {
 	path string
 	port int
+	args []string // more arguments of redis-server
 	cmd  *exec.Cmd
 }
 
 // newRedisServer starts redis-server on a free loopback port, without
-// persistence; it is stopped at the end of the test.
-func newRedisServer(t *testing.T) *redisServer {
+// persistence unless args say otherwise; it is stopped at the end of the
+// test.
+func newRedisServer(t *testing.T, args ...string) *redisServer {
 	t.Helper()
 	path, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -37,7 +40,7 @@ func newRedisServer(t *testing.T) *redisServer {
 	}
 	_, port, err := net.SplitHostPort(deadAddr(t))
 	require.NoError(t, err)
-	s := &redisServer{path: path}
+	s := &redisServer{path: path, args: args}
 	s.port, err = strconv.Atoi(port)
 	require.NoError(t, err)
 	t.Cleanup(s.stop)
@@ -50,14 +53,25 @@ func (s *redisServer) addr() string { return net.JoinHostPort("127.0.0.1", strco
 // start runs the server and waits until it answers.
 func (s *redisServer) start(t *testing.T) {
 	t.Helper()
-	s.cmd = exec.Command(s.path, "--bind", "127.0.0.1", "--port", strconv.Itoa(s.port),
-		"--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning")
-	require.NoError(t, s.cmd.Start())
+	require.NoError(t, s.launch())
+}
+
+// launch runs the server and waits, up to 10 seconds, until it answers.
+func (s *redisServer) launch() error {
+	s.cmd = exec.Command(s.path, append([]string{"--bind", "127.0.0.1", "--port", strconv.Itoa(s.port),
+		"--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning"}, s.args...)...)
+	if err := s.cmd.Start(); err != nil {
+		return err
+	}
 	c := redis.NewClient(&redis.Options{Addr: s.addr(), MaxRetries: -1})
 	defer c.Close()
-	require.Eventually(t, func() bool {
-		return c.Ping(context.Background()).Err() == nil
-	}, 10*time.Second, 10*time.Millisecond, "redis-server did not start on %s", s.addr())
+	for deadline := time.Now().Add(10 * time.Second); c.Ping(context.Background()).Err() != nil; {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("redis-server did not start on %s", s.addr())
+		}
+		time.Sleep(10 * time.Millisecond) // a process of its own: nothing to wait on but its port
+	}
+	return nil
 }
 
 // stop kills the server, if it runs, and waits for it to exit.
