@@ -123,7 +123,7 @@ func TestFailedSaveKeepsLineage(t *testing.T) {
 	}
 
 	require.Equal(t, 200, do())
-	st.fail = 1
+	st.fail = 3 // every attempt of the save: the store is left with the older pair
 	srv.RevokeAccessTokens()
 	require.Equal(t, 200, do(), "refreshed; the save failed")
 	srv.RevokeAccessTokens()

@@ -2,6 +2,7 @@ package bearer
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -209,7 +210,7 @@ func (t *Transport) adopt(from *state, tok *oauth2.Token) *state {
 func (t *Transport) install(ctx context.Context, from *state, base, tok *oauth2.Token) *state {
 	var saveErr error
 	s, ok := t.replace(from, func(now time.Time) *state {
-		saveErr = t.saveStore(ctx, tok)
+		saveErr = t.saveRefreshed(ctx, tok)
 		t.past.add(base, tok)
 		s := t.newState(tok, now, true)
 		s.unsaved, s.inStore = saveErr != nil, tok
@@ -240,6 +241,20 @@ func (t *Transport) install(ctx context.Context, from *state, base, tok *oauth2.
 		t.log(ctx, slog.LevelWarn, "bearer: the new token had expired by this machine's clock; it is used until the server rejects it", "expiry", tok.Expiry)
 	}
 	return s
+}
+
+// saveRefreshed saves a token just refreshed, trying again after a failure
+// as the refresher's calls are, while the store lock is still held: until
+// the save succeeds, the store holds a pair whose refresh token the server
+// may have rotated away, which another holder would present.
+func (t *Transport) saveRefreshed(ctx context.Context, tok *oauth2.Token) error {
+	for attempt := 1; ; attempt++ {
+		err := t.saveStore(ctx, tok)
+		var pe *panicError
+		if err == nil || attempt >= t.attempts || errors.As(err, &pe) || t.sleep(ctx, t.backoff(attempt)) != nil {
+			return err
+		}
+	}
 }
 
 // logout ends the session after a permanent failure: it clears the store and
