@@ -2,38 +2,20 @@ package redisstore
 
 import (
 	"encoding/json"
-	"errors"
+	"fmt"
 	"strconv"
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/seamlessauth/bearer/internal/tokenjson"
 )
 
-// record is the JSON form of a token in Redis.
-type record struct {
-	AccessToken  string    `json:"access_token"`
-	TokenType    string    `json:"token_type,omitempty"`
-	RefreshToken string    `json:"refresh_token,omitempty"`
-	Expiry       time.Time `json:"expiry,omitzero"`
-	IDToken      string    `json:"id_token,omitempty"`
-}
-
-// encode renders tok as the stored JSON.
+// encode renders tok as the stored JSON, the form pgstore keeps too.
 func encode(tok *oauth2.Token) ([]byte, error) {
-	r := record{
-		AccessToken:  tok.AccessToken,
-		TokenType:    tok.TokenType,
-		RefreshToken: tok.RefreshToken,
-		Expiry:       tok.Expiry,
-	}
-	if id, ok := tok.Extra("id_token").(string); ok {
-		r.IDToken = id
-	}
-	b, err := json.Marshal(r)
+	b, err := tokenjson.Encode(tok)
 	if err != nil {
-		// Only an Expiry outside the years 0-9999 gets here; the error
-		// names no token.
-		return nil, errors.New("redisstore: the token cannot be encoded (invalid expiry)")
+		return nil, fmt.Errorf("redisstore: %w", err)
 	}
 	return b, nil
 }
@@ -41,21 +23,9 @@ func encode(tok *oauth2.Token) ([]byte, error) {
 // decode parses the stored JSON. Its errors never quote the input, which
 // holds tokens.
 func decode(b []byte) (*oauth2.Token, error) {
-	var r record
-	if err := json.Unmarshal(b, &r); err != nil {
-		return nil, errors.New("redisstore: the stored value is not a token in JSON")
-	}
-	if r.AccessToken == "" && r.RefreshToken == "" {
-		return nil, errors.New("redisstore: the stored token has neither an access nor a refresh token")
-	}
-	tok := &oauth2.Token{
-		AccessToken:  r.AccessToken,
-		TokenType:    r.TokenType,
-		RefreshToken: r.RefreshToken,
-		Expiry:       r.Expiry,
-	}
-	if r.IDToken != "" {
-		tok = tok.WithExtra(map[string]any{"id_token": r.IDToken})
+	tok, err := tokenjson.Decode(b)
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: %w", err)
 	}
 	return tok, nil
 }
