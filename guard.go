@@ -21,8 +21,6 @@ import (
 // timeout must still be able to save what it got.
 const storeTimeout = 10 * time.Second
 
-const warnLevel = slog.LevelWarn
-
 // panicError is the error of a call to user code that panicked. It holds no
 // part of the panic's value, which may name a token; the log record has it.
 type panicError struct{ what string }
@@ -84,7 +82,7 @@ func (t *Transport) logRefresh(ctx context.Context, ev RefreshEvent) {
 	}
 	args := []any{"reason", ev.Reason.String(), "duration", ev.Duration, "attempts", ev.Attempts, "adopted", ev.Adopted}
 	if ev.Err != nil {
-		t.log(ctx, warnLevel, "bearer: token refresh failed", append(args, "error", ev.Err)...)
+		t.log(ctx, slog.LevelWarn, "bearer: token refresh failed", append(args, "error", ev.Err)...)
 		return
 	}
 	t.log(ctx, slog.LevelDebug, "bearer: token refreshed", append(args, "expiry", ev.Expiry)...)
@@ -118,7 +116,7 @@ func (t *Transport) lockStore(ctx context.Context) (unlock func(), err error) {
 	return func() {
 		err := t.protect(ctx, "store unlock", func() error { return release() })
 		if err != nil {
-			t.log(ctx, warnLevel, "bearer: unlocking token store failed", "error", err)
+			t.log(ctx, slog.LevelWarn, "bearer: unlocking token store failed", "error", err)
 		}
 	}, nil
 }

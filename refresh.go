@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
@@ -136,7 +137,7 @@ func holdoff(tok *oauth2.Token, now time.Time, asked time.Duration) time.Duratio
 // answered at once.
 func (t *Transport) endSession(ctx context.Context, s *state, err error, ended *oauth2.Token) {
 	defer close(s.ended)
-	t.log(ctx, warnLevel, "bearer: logged out", "error", err)
+	t.log(ctx, slog.LevelWarn, "bearer: logged out", "error", err)
 	if t.cfg.OnLogout != nil {
 		t.hook(ctx, "OnLogout", func() { t.cfg.OnLogout(ctx, err) }, ended)
 	}
@@ -205,9 +206,9 @@ func (t *Transport) coordinate(ctx context.Context, from *state) outcome {
 			// store lost what it had: the save after this refresh fills it.
 		case err != nil:
 			return failed(&RefreshError{Err: fmt.Errorf("reading token store: %w", err)})
-		case t.older(stored) || (from.unsaved && sameToken(stored, from.inStore)):
+		case t.older(stored) || (from.unsaved() && sameToken(stored, from.inStore)):
 			if err := t.saveStore(ctx, from.tok); err != nil {
-				t.log(ctx, warnLevel, "bearer: repairing token store failed", "error", err)
+				t.log(ctx, slog.LevelWarn, "bearer: repairing token store failed", "error", err)
 			}
 		case !sameToken(stored, from.tok) && t.current(stored):
 			return outcome{state: t.adopt(from, stored), ev: RefreshEvent{Adopted: true}}

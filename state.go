@@ -23,8 +23,7 @@ type state struct {
 	loggedOut error         // non-nil: requests fail fast with it
 	ended     chan struct{} // with loggedOut after a failed refresh: closed once OnLogout has returned
 	adopted   bool          // saved by another holder of the store, not refreshed here
-	unsaved   bool          // refreshed here, but saving it failed: the store holds inStore
-	inStore   *oauth2.Token // the pair last known to be in the store
+	inStore   *oauth2.Token // the pair last known to be in the store: tok, unless saving tok failed
 
 	running atomic.Bool  // a background refresh of this state is under way
 	retryAt atomic.Int64 // unix nanos: after a transient failure, no early refresh before then
@@ -91,6 +90,10 @@ func (s *state) phase(now time.Time) phase {
 func (s *state) valid(now time.Time) bool {
 	return s.auth != "" && (s.tok.Expiry.IsZero() || now.Before(s.tok.Expiry))
 }
+
+// unsaved reports whether saving s's token failed, so that the store still
+// holds the older pair inStore.
+func (s *state) unsaved() bool { return s.inStore != s.tok }
 
 // backingOff reports whether a transient failure asked for a pause that
 // has not passed yet.
@@ -203,7 +206,7 @@ func (t *Transport) adopt(from *state, tok *oauth2.Token) *state {
 }
 
 // install makes tok, just refreshed from base, current, and saves it. A
-// failed save leaves the state marked unsaved, with the pair the store still
+// failed save leaves the state unsaved, with the pair the store still
 // holds: the next coordination repairs the store instead of going back to
 // it. If a Logout came first, the pair in the store, whose refresh token
 // this refresh spent, is cleared before the lock goes to another holder.
@@ -213,8 +216,8 @@ func (t *Transport) install(ctx context.Context, from *state, base, tok *oauth2.
 		saveErr = t.saveRefreshed(ctx, tok)
 		t.past.add(base, tok)
 		s := t.newState(tok, now, true)
-		s.unsaved, s.inStore = saveErr != nil, tok
-		if s.unsaved {
+		s.inStore = tok
+		if saveErr != nil {
 			s.inStore = from.inStore
 		}
 		return s
@@ -226,7 +229,7 @@ func (t *Transport) install(ctx context.Context, from *state, base, tok *oauth2.
 			// another holder presents it; if the store cannot be cleared,
 			// leave it the new pair rather than a spent one.
 			if err := t.clearStore(ctx); err != nil {
-				t.log(ctx, warnLevel, "bearer: clearing the token store failed", "error", err)
+				t.log(ctx, slog.LevelWarn, "bearer: clearing the token store failed", "error", err)
 				if err := t.saveStore(ctx, tok); err != nil {
 					t.log(ctx, slog.LevelError, "bearer: saving the new token in place of the spent one failed", "error", err)
 				}
