@@ -84,6 +84,11 @@ func (s *Store) acquire(ctx context.Context, owner string) (*hold, error) {
 				// do not leave an orphan lock behind for a full TTL.
 				_ = s.release(ctx, owner)
 			}
+			if ctx.Err() != nil {
+				// The caller's time ran out while it waited, here in a
+				// round trip rather than between two tries.
+				return nil, fmt.Errorf("redisstore: waiting for the lock: %w", ctx.Err())
+			}
 			return nil, fmt.Errorf("redisstore: taking the lock: %w", err)
 		}
 		busy, f, ok := takeReply(res)
