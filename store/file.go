@@ -13,7 +13,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gofrs/flock"
 	"golang.org/x/oauth2"
+
+	"github.com/seamlessauth/bearer/internal/holdslot"
 )
 
 // DefaultLockRetry is how often [File.Lock] tries again while another
@@ -40,6 +43,9 @@ const DefaultLockRetry = 10 * time.Millisecond
 // milliseconds: a younger one may be another process's Save under way),
 // and Clear removes them all.
 //
+// A DPoP key (see [KeyStore]) is kept in another sibling file, the token
+// path with ".dpop-key" appended, under the same rules as the token file.
+//
 // Lock takes an OS file lock on a sibling file, the token path with ".lock"
 // appended, which is never removed. The operating system releases the lock
 // when its holder exits, even when it is killed.
@@ -51,7 +57,8 @@ type File struct {
 	lockPath string
 	retry    time.Duration
 	extras   []string
-	sem      slot // held by this process's holder of the OS lock
+	sem      *holdslot.Slot[flock.Flock] // held by this process's holder of the OS lock
+	key      *File                       // the key file (see KeyStore): only its path is used
 
 	beforeRename func(tmp string) error // test hook: runs between write and rename
 }
@@ -92,8 +99,9 @@ func NewFile(path string, opts ...FileOption) (*File, error) {
 		lockPath: abs + ".lock",
 		retry:    DefaultLockRetry,
 		extras:   append([]string(nil), defaultExtras...),
-		sem:      make(slot, 1),
+		sem:      holdslot.New[flock.Flock]("store"),
 	}
+	f.key = &File{path: abs + ".dpop-key"}
 	for _, o := range opts {
 		o(f)
 	}

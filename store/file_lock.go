@@ -18,21 +18,15 @@ import (
 // once. Holders in this process queue in memory; other processes are polled
 // every retry interval (see [WithLockRetry]).
 func (f *File) Lock(ctx context.Context) (func() error, error) {
-	if err := f.sem.take(ctx); err != nil {
-		return nil, fmt.Errorf("store: locking %s: %w", f.lockPath, err)
+	return f.sem.Lock(ctx, f.lockOS, f.unlockOS)
+}
+
+// unlockOS releases the OS lock and closes the lock file.
+func (f *File) unlockOS(_ context.Context, fl *flock.Flock) error {
+	if err := fl.Unlock(); err != nil {
+		return fmt.Errorf("store: unlocking %s: %w", f.lockPath, err)
 	}
-	fl, err := f.lockOS(ctx)
-	if err != nil {
-		f.sem.give()
-		return nil, err
-	}
-	return onlyOnce(func() error {
-		defer f.sem.give()
-		if err := fl.Unlock(); err != nil {
-			return fmt.Errorf("store: unlocking %s: %w", f.lockPath, err)
-		}
-		return nil
-	}), nil
+	return nil
 }
 
 // lockOS takes the OS lock. Each acquisition opens the lock file anew: the

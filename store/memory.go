@@ -6,22 +6,25 @@ import (
 	"sync"
 
 	"golang.org/x/oauth2"
+
+	"github.com/seamlessauth/bearer/internal/holdslot"
 )
 
 // Memory is a [Store] and [Locker] that keeps the token in memory. Several
 // Transports in one process may share a Memory; its lock then lets only one of
 // them refresh at a time. The zero value is not usable: call [NewMemory].
 type Memory struct {
-	lock slot
+	lock *holdslot.Slot[struct{}]
 
 	mu      sync.Mutex
 	tok     *oauth2.Token
-	cleared bool // Clear was called since the last Save
+	cleared bool   // Clear was called since the last Save
+	key     []byte // see KeyStore
 }
 
 // NewMemory returns a Memory store holding tok, which may be nil.
 func NewMemory(tok *oauth2.Token) *Memory {
-	m := &Memory{lock: make(slot, 1)}
+	m := &Memory{lock: holdslot.New[struct{}]("store")}
 	if tok != nil {
 		m.tok = copyToken(tok)
 	}
@@ -64,14 +67,12 @@ func (m *Memory) Clear(ctx context.Context) error {
 // Lock takes the store's lock, waiting until it is free or ctx ends. The
 // returned function releases it; it must be called once.
 func (m *Memory) Lock(ctx context.Context) (func() error, error) {
-	if err := m.lock.take(ctx); err != nil {
-		return nil, fmt.Errorf("store: waiting for lock: %w", err)
-	}
-	return onlyOnce(func() error {
-		m.lock.give()
-		return nil
-	}), nil
+	return m.lock.Lock(ctx, holdNothing, releaseNothing)
 }
+
+// The in-process slot is all of Memory's lock.
+func holdNothing(context.Context) (*struct{}, error)  { return &struct{}{}, nil }
+func releaseNothing(context.Context, *struct{}) error { return nil }
 
 // copyToken returns a shallow copy, so that callers cannot change what the
 // store holds. The extras (raw) are shared; they are never modified.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -43,43 +42,7 @@ type hold struct {
 // returns an error wrapping [ErrLockLost] if the connection was lost
 // meanwhile.
 func (s *Store) Lock(ctx context.Context) (func() error, error) {
-	if err := s.enter(ctx); err != nil {
-		return nil, err
-	}
-	h, err := s.acquire(ctx)
-	if err != nil {
-		<-s.sem
-		return nil, err
-	}
-	s.mu.Lock()
-	s.hold = h
-	s.mu.Unlock()
-
-	var released atomic.Bool
-	return func() error {
-		if !released.CompareAndSwap(false, true) {
-			return errors.New("pgstore: unlock of a lock already released")
-		}
-		s.mu.Lock()
-		s.hold = nil
-		s.mu.Unlock()
-		defer func() { <-s.sem }()
-		return s.release(ctx, h)
-	}, nil
-}
-
-// enter waits for this Store's own one-holder slot. A caller whose context
-// has ended does not get it, and so sends nothing to the server.
-func (s *Store) enter(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("pgstore: waiting for the lock: %w", err)
-	}
-	select {
-	case s.sem <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("pgstore: waiting for the lock: %w", ctx.Err())
-	}
+	return s.slot.Lock(ctx, s.acquire, s.release)
 }
 
 // acquire takes a connection, the advisory lock on it, and then, in a

@@ -16,6 +16,7 @@ import (
 
 	"github.com/seamlessauth/bearer"
 	"github.com/seamlessauth/bearer/bearertest"
+	"github.com/seamlessauth/bearer/internal/storetest"
 )
 
 // TestBackendsTerminated ends every connection to the server, as a restart
@@ -29,21 +30,21 @@ func TestBackendsTerminated(t *testing.T) {
 	st := newStore(t, pool, table, "svc")
 	require.NoError(t, st.Save(t.Context(), srv.Issue()))
 	var logouts atomic.Int64
-	tr := apiTransport(t, srv, st, bearer.Config{OnLogout: func(context.Context, error) { logouts.Add(1) }})
-	status, err := get(t.Context(), tr, srv.APIURL)
+	tr := storetest.NewTransport(t, srv, st, bearer.Config{OnLogout: func(context.Context, error) { logouts.Add(1) }})
+	status, err := storetest.Get(t.Context(), tr, srv.APIURL)
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, status)
 
 	for round := range 3 {
 		require.Positive(t, terminateAll(t, newPool(t)), "round %d: no connection was terminated", round)
 		srv.RevokeAccessTokens() // a refresh is due, through the store's lock
-		status, err := get(t.Context(), tr, srv.APIURL)
+		status, err := storetest.Get(t.Context(), tr, srv.APIURL)
 		if err != nil {
 			var re *bearer.RefreshError
 			require.ErrorAs(t, err, &re, "round %d", round)
 			assert.False(t, re.Permanent, "round %d: a lost connection is transient", round)
 			assert.False(t, errors.Is(err, bearer.ErrLoggedOut), "round %d", round)
-			status, err = get(t.Context(), tr, srv.APIURL)
+			status, err = storetest.Get(t.Context(), tr, srv.APIURL)
 		}
 		require.NoError(t, err, "round %d: the Transport resumes", round)
 		assert.Equal(t, http.StatusOK, status, "round %d", round)
@@ -72,7 +73,7 @@ func TestRestartUnderLoad(t *testing.T) {
 	var logouts, failures, permanent atomic.Int64
 	trs := make([]*bearer.Transport, 2)
 	for i := range trs {
-		trs[i] = apiTransport(t, srv, newStore(t, newPool(t), table, "svc"), bearer.Config{
+		trs[i] = storetest.NewTransport(t, srv, newStore(t, newPool(t), table, "svc"), bearer.Config{
 			Leeway:   200 * time.Millisecond,
 			OnLogout: func(context.Context, error) { logouts.Add(1) },
 		})
@@ -85,7 +86,7 @@ func TestRestartUnderLoad(t *testing.T) {
 				pace := time.NewTicker(20 * time.Millisecond)
 				defer pace.Stop()
 				for time.Now().Before(deadline) {
-					if _, err := get(context.Background(), tr, srv.APIURL); err != nil {
+					if _, err := storetest.Get(context.Background(), tr, srv.APIURL); err != nil {
 						failures.Add(1)
 						var re *bearer.RefreshError
 						if !errors.As(err, &re) || re.Permanent {
@@ -106,7 +107,7 @@ func TestRestartUnderLoad(t *testing.T) {
 	wg.Wait()
 
 	for i, tr := range trs {
-		status, err := get(t.Context(), tr, srv.APIURL)
+		status, err := storetest.Get(t.Context(), tr, srv.APIURL)
 		require.NoError(t, err, "replica %d after the restarts", i)
 		assert.Equal(t, http.StatusOK, status)
 	}
@@ -129,7 +130,7 @@ const restartEnv = "BEARER_PG_RESTART"
 func TestServerRestart(t *testing.T) {
 	restart := os.Getenv(restartEnv)
 	if restart == "" {
-		missing(t, restartEnv+" is not set (the command that restarts the test server; .ci/run sets it)")
+		harness.Missing(t, restartEnv+" is not set (the command that restarts the test server; .ci/run sets it)")
 	}
 	admin := newPool(t)
 	table := testTable(t, admin)
@@ -140,7 +141,7 @@ func TestServerRestart(t *testing.T) {
 	var logouts, permanent atomic.Int64
 	trs := make([]*bearer.Transport, 2)
 	for i := range trs {
-		trs[i] = apiTransport(t, srv, newStore(t, newPool(t), table, "svc"), bearer.Config{
+		trs[i] = storetest.NewTransport(t, srv, newStore(t, newPool(t), table, "svc"), bearer.Config{
 			Leeway:   200 * time.Millisecond,
 			OnLogout: func(context.Context, error) { logouts.Add(1) },
 		})
@@ -158,7 +159,7 @@ func TestServerRestart(t *testing.T) {
 						return
 					case <-pace.C:
 					}
-					if _, err := get(context.Background(), tr, srv.APIURL); err != nil {
+					if _, err := storetest.Get(context.Background(), tr, srv.APIURL); err != nil {
 						var re *bearer.RefreshError
 						if !errors.As(err, &re) || re.Permanent {
 							permanent.Add(1)
@@ -176,7 +177,7 @@ func TestServerRestart(t *testing.T) {
 	wg.Wait()
 
 	for i, tr := range trs {
-		status, err := get(t.Context(), tr, srv.APIURL)
+		status, err := storetest.Get(t.Context(), tr, srv.APIURL)
 		require.NoError(t, err, "replica %d after the restart", i)
 		assert.Equal(t, http.StatusOK, status)
 	}

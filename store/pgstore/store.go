@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/oauth2"
 
+	"github.com/seamlessauth/bearer/internal/holdslot"
 	"github.com/seamlessauth/bearer/store"
 )
 
@@ -29,10 +29,7 @@ type Store struct {
 	table    string // as given, for the lock key and String
 	sql      queries
 
-	sem chan struct{} // one holder of the lock per Store at a time
-
-	mu   sync.Mutex
-	hold *hold // non-nil while this Store holds the lock
+	slot *holdslot.Slot[hold] // one holder of the lock per Store at a time, and its hold
 }
 
 // queries are the statements of a Store, with its table name in them.
@@ -81,7 +78,7 @@ ON CONFLICT (identity) DO UPDATE SET token = EXCLUDED.token, version = t.version
 WHERE $3::bigint < 0 OR t.version = $3::bigint OR t.token IS NOT DISTINCT FROM EXCLUDED.token
 RETURNING version`,
 		},
-		sem: make(chan struct{}, 1),
+		slot: holdslot.New[hold]("pgstore"),
 	}, nil
 }
 
@@ -138,7 +135,7 @@ func (s *Store) String() string { return "pgstore.Store(" + s.table + ", " + s.i
 // write sets the token column to value (nil: the tombstone): directly when
 // this Store does not hold the lock, fenced by the version otherwise.
 func (s *Store) write(ctx context.Context, value *string) error {
-	h := s.current()
+	h := s.slot.Current()
 	if h == nil {
 		return onPool(ctx, s.pool, func(q querier) error {
 			var n int64
@@ -165,20 +162,13 @@ func (s *Store) write(ctx context.Context, value *string) error {
 // that a holder needs no second connection from the pool), on the pool
 // otherwise.
 func (s *Store) do(ctx context.Context, fn func(querier) error) error {
-	h := s.current()
+	h := s.slot.Current()
 	if h == nil {
 		return onPool(ctx, s.pool, fn)
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.query(ctx, s.pool, fn)
-}
-
-// current returns this Store's hold of the lock, or nil.
-func (s *Store) current() *hold {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.hold
 }
 
 // querier is what a Store needs of a pool or a connection.

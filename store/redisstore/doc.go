@@ -3,7 +3,7 @@
 // of a service using one service-account token, or a backend keeping each
 // user's tokens) refreshes it once and uses the result together.
 //
-// A [Store] implements [store.Store] and [store.Locker]; give it to a
+// A [Store] implements [store.Store], [store.Locker] and [store.KeyStore]; give it to a
 // bearer.Transport as Config.Store:
 //
 //	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
@@ -13,10 +13,13 @@
 //
 // # Keys
 //
-// One identity uses two keys, with the default prefix "bearer:":
+// One identity uses two keys, with the default prefix "bearer:", and a
+// third for a DPoP key:
 //
-//	bearer:{<identity>}:token   the token pair as JSON (see below)
-//	bearer:{<identity>}:lock    the refresh lock: a random owner value, with a TTL
+//	bearer:{<identity>}:token     the token pair as JSON (see below)
+//	bearer:{<identity>}:lock      the refresh lock: a random owner value, with a TTL
+//	bearer:{<identity>}:dpop-key  the DPoP key of the identity's tokens, if it has
+//	                              one (PEM, see store.KeyStore and dpop.LoadOrGenerate)
 //
 // The braces are a Redis Cluster hash tag: both keys of an identity live in
 // the same slot, as the Lua scripts that touch both of them require. For that

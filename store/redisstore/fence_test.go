@@ -16,6 +16,7 @@ import (
 
 	"github.com/seamlessauth/bearer"
 	"github.com/seamlessauth/bearer/bearertest"
+	"github.com/seamlessauth/bearer/internal/storetest"
 	"github.com/seamlessauth/bearer/store"
 	"github.com/seamlessauth/bearer/store/redisstore"
 )
@@ -54,9 +55,8 @@ func loadElsewhere(t *testing.T, s *redisstore.Store) {
 	require.NoError(t, <-loaded)
 }
 
-func tok(name string) *oauth2.Token {
-	return &oauth2.Token{AccessToken: "at-" + name, RefreshToken: "rt-" + name, TokenType: "Bearer"}
-}
+// tok is storetest.Tok, the token pair named for whom it belongs to.
+var tok = storetest.Tok
 
 // TestFencedWrites: while a Store holds the lock, its Save and Clear write
 // only if it still holds the lock or the stored token is the one it read.
@@ -203,7 +203,7 @@ func TestLateHolderKeepsItsToken(t *testing.T) {
 	started, release := make(chan struct{}), make(chan struct{})
 	oauth := bearer.OAuth2(srv.Config())
 	var logs lockedBuffer
-	tr := apiTransport(t, srv, newStore(t, rdb, prefix, "svc", redisstore.WithLockTTL(shortLock)), bearer.Config{
+	tr := storetest.NewTransport(t, srv, newStore(t, rdb, prefix, "svc", redisstore.WithLockTTL(shortLock)), bearer.Config{
 		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Refresher: bearer.RefresherFunc(func(ctx context.Context, cur *oauth2.Token) (*oauth2.Token, error) {
 			close(started)
@@ -213,7 +213,7 @@ func TestLateHolderKeepsItsToken(t *testing.T) {
 	})
 	status := make(chan int, 1)
 	go func() {
-		s, _ := get(context.Background(), tr, srv.APIURL)
+		s, _ := storetest.Get(context.Background(), tr, srv.APIURL)
 		status <- s
 	}()
 	<-started

@@ -8,7 +8,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"strconv"
-	"sync/atomic"
 	"time"
 )
 
@@ -30,50 +29,14 @@ const releaseTimeout = 5 * time.Second
 // if the lock had expired. An error from Redis ends the wait at once, so
 // that a refresh fails fast, and transiently, while Redis is unavailable.
 func (s *Store) Lock(ctx context.Context) (func() error, error) {
-	if err := s.enter(ctx); err != nil {
-		return nil, err
-	}
-	owner := crand.Text() // 128 random bits
-	h, err := s.acquire(ctx, owner)
-	if err != nil {
-		<-s.sem
-		return nil, err
-	}
-	s.mu.Lock()
-	s.hold = h
-	s.mu.Unlock()
-
-	var released atomic.Bool
-	return func() error {
-		if !released.CompareAndSwap(false, true) {
-			return errors.New("redisstore: unlock of a lock already released")
-		}
-		s.mu.Lock()
-		s.hold = nil
-		s.mu.Unlock()
-		defer func() { <-s.sem }()
-		return s.release(ctx, owner)
-	}, nil
+	return s.slot.Lock(ctx, s.acquire, func(ctx context.Context, h *hold) error { return s.release(ctx, h.owner) })
 }
 
-// enter waits for this Store's own one-holder slot. A caller whose context
-// has ended does not get it, and so sends nothing to Redis.
-func (s *Store) enter(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("redisstore: waiting for the lock: %w", err)
-	}
-	select {
-	case s.sem <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("redisstore: waiting for the lock: %w", ctx.Err())
-	}
-}
-
-// acquire sets the lock key to owner with the lock TTL (see takeLock),
-// retrying while another owner holds it, and returns the hold, fenced by
-// the token key's value at that moment.
-func (s *Store) acquire(ctx context.Context, owner string) (*hold, error) {
+// acquire sets the lock key to a new owner, 128 random bits, with the lock
+// TTL (see takeLock), retrying while another owner holds it, and returns
+// the hold, fenced by the token key's value at that moment.
+func (s *Store) acquire(ctx context.Context) (*hold, error) {
+	owner := crand.Text()
 	wait := minLockWait
 	ttl := strconv.FormatInt(s.opts.lockTTL.Milliseconds(), 10)
 	for {

@@ -1,22 +1,9 @@
 package redisstore_test
 
 import (
-	"fmt"
-	"os"
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/seamlessauth/bearer/internal/storetest"
 )
 
-// TestMain runs the tests, or, when the test binary was started as one of
-// the processes of a multi-process test, that process's role.
-func TestMain(m *testing.M) {
-	if spec := os.Getenv(childEnv); spec != "" {
-		os.Exit(runChild(spec))
-	}
-	if os.Getenv(addrEnv) == "" {
-		// Skips are silent without -v: say it once, loud.
-		fmt.Fprintf(os.Stderr, "redisstore: %s is not set, so the tests that need Redis fail under CI and are skipped otherwise; %s\n", addrEnv, howToRun)
-	}
-	goleak.VerifyTestMain(m)
-}
+func TestMain(m *testing.M) { storetest.Main(m, harness) }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/seamlessauth/bearer"
 	"github.com/seamlessauth/bearer/bearertest"
+	"github.com/seamlessauth/bearer/internal/storetest"
 )
 
 // redisServer is a redis-server process of the test's own, which it may stop
@@ -36,7 +37,7 @@ func newRedisServer(t *testing.T, args ...string) *redisServer {
 	t.Helper()
 	path, err := exec.LookPath("redis-server")
 	if err != nil {
-		missing(t, "redis-server is not on PATH")
+		harness.Missing(t, "redis-server is not on PATH")
 	}
 	_, port, err := net.SplitHostPort(deadAddr(t))
 	require.NoError(t, err)
@@ -95,22 +96,22 @@ func TestRedisOutage(t *testing.T) {
 	st := newStore(t, rdb, "outage:", "svc")
 	require.NoError(t, st.Save(t.Context(), srv.Issue()))
 	var logouts atomic.Int64
-	tr := apiTransport(t, srv, st, bearer.Config{OnLogout: func(context.Context, error) { logouts.Add(1) }})
+	tr := storetest.NewTransport(t, srv, st, bearer.Config{OnLogout: func(context.Context, error) { logouts.Add(1) }})
 
-	status, err := get(t.Context(), tr, srv.APIURL)
+	status, err := storetest.Get(t.Context(), tr, srv.APIURL)
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, status)
 
 	server.stop()
 	for range 20 {
-		status, err := get(t.Context(), tr, srv.APIURL)
+		status, err := storetest.Get(t.Context(), tr, srv.APIURL)
 		require.NoError(t, err, "a valid token needs no Redis")
 		assert.Equal(t, http.StatusOK, status)
 	}
 
 	srv.RevokeAccessTokens() // now a refresh is needed, and the lock is out of reach
 	for range 2 {
-		_, err = get(t.Context(), tr, srv.APIURL)
+		_, err = storetest.Get(t.Context(), tr, srv.APIURL)
 		var re *bearer.RefreshError
 		require.ErrorAs(t, err, &re)
 		assert.False(t, re.Permanent, "an unreachable Redis is a transient failure")
@@ -120,7 +121,7 @@ func TestRedisOutage(t *testing.T) {
 	assert.Zero(t, srv.Stats().TokenRequests, "no refresh without the lock")
 
 	server.start(t)
-	status, err = get(t.Context(), tr, srv.APIURL)
+	status, err = storetest.Get(t.Context(), tr, srv.APIURL)
 	require.NoError(t, err, "service resumes with Redis")
 	assert.Equal(t, http.StatusOK, status)
 	stored, err := st.Load(t.Context())

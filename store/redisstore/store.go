@@ -13,6 +13,8 @@ import (
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/oauth2"
 
+	"github.com/seamlessauth/bearer/internal/holdslot"
+	"github.com/seamlessauth/bearer/internal/storekey"
 	"github.com/seamlessauth/bearer/store"
 )
 
@@ -29,12 +31,10 @@ type Store struct {
 	client  redis.UniversalClient
 	key     string // the token key
 	lockKey string
+	keyKey  string // the DPoP key's (see store.KeyStore)
 	opts    options
 
-	sem chan struct{} // one holder of the lock per Store at a time
-
-	mu   sync.Mutex
-	hold *hold // non-nil while this Store holds the lock
+	slot *holdslot.Slot[hold] // one holder of the lock per Store at a time, and its hold
 }
 
 // hold is one tenure of the lock.
@@ -58,8 +58,9 @@ type fence struct {
 }
 
 var (
-	_ store.Store  = (*Store)(nil)
-	_ store.Locker = (*Store)(nil)
+	_ store.Store    = (*Store)(nil)
+	_ store.Locker   = (*Store)(nil)
+	_ store.KeyStore = (*Store)(nil)
 )
 
 // New returns a Store for the identity's token on client, which may be a
@@ -93,8 +94,9 @@ func New(client redis.UniversalClient, identity string, opts ...Option) (*Store,
 		client:  client,
 		key:     base + "token",
 		lockKey: base + "lock",
+		keyKey:  base + "dpop-key",
 		opts:    o,
-		sem:     make(chan struct{}, 1),
+		slot:    holdslot.New[hold]("redisstore"),
 	}, nil
 }
 
@@ -151,13 +153,40 @@ func (s *Store) Clear(ctx context.Context) error {
 	return nil
 }
 
+// LoadKey returns the DPoP key kept beside the token (see [store.KeyStore]),
+// in the key prefix+"{"+identity+"}:dpop-key", or an error wrapping
+// [store.ErrNotFound] when there is none. Anyone who may read the token key
+// may read it: give both the same protection (ACLs, TLS).
+func (s *Store) LoadKey(ctx context.Context) ([]byte, error) {
+	b, err := s.client.Get(ctx, s.keyKey).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("redisstore: loading the DPoP key: %w", store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: loading the DPoP key: %w", err)
+	}
+	return b, nil
+}
+
+// SaveKey replaces the DPoP key, with no TTL: the key outlives the tokens
+// bound to it, and Clear leaves it.
+func (s *Store) SaveKey(ctx context.Context, key []byte) error {
+	if err := storekey.Check(key); err != nil {
+		return fmt.Errorf("redisstore: SaveKey: %w", err)
+	}
+	if err := s.client.Set(ctx, s.keyKey, key, 0).Err(); err != nil {
+		return fmt.Errorf("redisstore: saving the DPoP key: %w", err)
+	}
+	return nil
+}
+
 // String describes the store by its token key, without any token.
 func (s *Store) String() string { return "redisstore.Store(" + s.key + ")" }
 
 // write sets the token key to value ("" deletes it): directly when this
 // Store does not hold the lock, fenced by the lock otherwise.
 func (s *Store) write(ctx context.Context, value string, ttl time.Duration) error {
-	h := s.current()
+	h := s.slot.Current()
 	if h == nil {
 		if value == "" {
 			return s.client.Del(ctx, s.key).Err()
@@ -195,13 +224,6 @@ func (s *Store) ttlFor(tok *oauth2.Token) time.Duration {
 		d = max(d, time.Until(tok.Expiry))
 	}
 	return max(d, time.Millisecond)
-}
-
-// current returns this Store's hold of the lock, or nil.
-func (s *Store) current() *hold {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.hold
 }
 
 // isNilPointer reports whether c is an interface holding a nil pointer,

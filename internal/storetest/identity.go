@@ -1,4 +1,4 @@
-package pgstore_test
+package storetest
 
 import (
 	"context"
@@ -9,48 +9,51 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
 
 	"github.com/seamlessauth/bearer"
 	"github.com/seamlessauth/bearer/bearertest"
 	"github.com/seamlessauth/bearer/store"
 )
 
-// TestTwoIdentitiesStore: two identities in one table share neither their
-// row nor their lock.
-func TestTwoIdentitiesStore(t *testing.T) {
-	pool := newPool(t)
-	table := testTable(t, pool)
-	alice, bob := newStore(t, pool, table, "alice"), newStore(t, pool, table, "bob")
+// TwoIdentitiesStore checks that two identities in one space share neither
+// their token nor their lock.
+func TwoIdentitiesStore(t *testing.T, cfg Config) {
+	sp := newSpace(t, cfg)
+	alice, bob := sp.store(t, "alice", 0), sp.store(t, "bob", 0)
 
-	require.NoError(t, alice.Save(t.Context(), tok("alice")))
+	require.NoError(t, alice.Save(t.Context(), Tok("alice")))
 	_, err := bob.Load(t.Context())
 	require.ErrorIs(t, err, store.ErrNotFound, "bob sees alice's token")
-	require.NoError(t, bob.Save(t.Context(), tok("bob")))
+	require.NoError(t, bob.Save(t.Context(), Tok("bob")))
 
-	unlock, err := alice.Lock(t.Context())
+	got, err := alice.Load(t.Context())
 	require.NoError(t, err)
+	assert.Equal(t, "at-alice", got.AccessToken)
+
+	unlock := lock(t, t.Context(), alice)
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 	defer cancel()
-	unlockBob, err := bob.Lock(ctx)
-	require.NoError(t, err, "alice's lock held bob's")
-	require.NoError(t, bob.Save(t.Context(), tok("bob2")), "bob saves while alice holds her lock")
+	unlockBob := lock(t, ctx, bob, "alice's lock held bob's")
+	require.NoError(t, bob.Save(t.Context(), Tok("bob2")), "bob saves while alice holds her lock")
 	require.NoError(t, unlockBob())
 	require.NoError(t, alice.Clear(t.Context()))
 	require.NoError(t, unlock())
 
-	got, err := bob.Load(t.Context())
+	got, err = bob.Load(t.Context())
 	require.NoError(t, err)
 	assert.Equal(t, "at-bob2", got.AccessToken, "clearing alice touched bob")
 	_, err = alice.Load(t.Context())
+	assert.ErrorIs(t, err, store.ErrNotFound)
 	assert.ErrorIs(t, err, store.ErrCleared)
 }
 
-// TestTwoIdentitiesTransports: two users' Transports on one pool refresh
-// their own lineages, one user's refresh does not wait for the other's
-// lock, and one user's logout leaves the other logged in.
-func TestTwoIdentitiesTransports(t *testing.T) {
-	pool := newPool(t)
-	table := testTable(t, pool)
+// TwoIdentitiesTransports checks that two users' Transports on one
+// connection refresh their own lineages, that one user's refresh does not
+// wait for the other's lock, and that one user's logout leaves the other
+// logged in.
+func TwoIdentitiesTransports(t *testing.T, cfg Config) {
+	sp := newSpace(t, cfg)
 	srv := bearertest.NewServer(bearertest.Options{Rotate: true, ReuseDetection: true})
 	defer srv.Close()
 
@@ -62,7 +65,7 @@ func TestTwoIdentitiesTransports(t *testing.T) {
 	users := []*user{{name: "alice"}, {name: "bob"}}
 	for _, u := range users {
 		u.logouts = make(chan error, 1)
-		u.tr = apiTransport(t, srv, newStore(t, pool, table, u.name), bearer.Config{
+		u.tr = NewTransport(t, srv, sp.store(t, u.name, 0), bearer.Config{
 			OnLogout: func(_ context.Context, err error) { u.logouts <- err },
 		})
 		require.NoError(t, u.tr.SetToken(t.Context(), srv.Issue()))
@@ -70,16 +73,15 @@ func TestTwoIdentitiesTransports(t *testing.T) {
 
 	// Alice's lock is held elsewhere (a refresh of hers in another
 	// process); bob refreshes regardless.
-	unlockAlice, err := newStore(t, pool, table, "alice").Lock(t.Context())
-	require.NoError(t, err)
+	unlockAlice := lock(t, t.Context(), sp.store(t, "alice", 0))
 	srv.RevokeAccessTokens()
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
-	status, err := get(ctx, users[1].tr, srv.APIURL)
+	status, err := Get(ctx, users[1].tr, srv.APIURL)
 	require.NoError(t, err, "bob waited for alice's lock")
 	assert.Equal(t, http.StatusOK, status)
 	require.NoError(t, unlockAlice())
-	status, err = get(t.Context(), users[0].tr, srv.APIURL)
+	status, err = Get(t.Context(), users[0].tr, srv.APIURL)
 	require.NoError(t, err)
 	assert.Equal(t, http.StatusOK, status)
 	assert.Equal(t, int64(2), srv.Stats().Refreshes, "one refresh per user")
@@ -89,7 +91,7 @@ func TestTwoIdentitiesTransports(t *testing.T) {
 	for _, u := range users {
 		own, err := u.tr.Token(t.Context())
 		require.NoError(t, err)
-		got, err := newStore(t, pool, table, u.name).Load(t.Context())
+		got, err := sp.store(t, u.name, 0).Load(t.Context())
 		require.NoError(t, err)
 		assert.Equal(t, own.AccessToken, got.AccessToken, "%s's stored token", u.name)
 		stored[u.name] = own.RefreshToken
@@ -98,17 +100,34 @@ func TestTwoIdentitiesTransports(t *testing.T) {
 
 	// Alice's session is revoked: she is logged out, bob goes on.
 	srv.RevokeLineage(stored["alice"])
-	_, err = get(t.Context(), users[0].tr, srv.APIURL)
+	_, err = Get(t.Context(), users[0].tr, srv.APIURL)
 	require.True(t, errors.Is(err, bearer.ErrLoggedOut), "alice: %v", err)
 	require.Len(t, users[0].logouts, 1)
-	_, err = newStore(t, pool, table, "alice").Load(t.Context())
-	assert.ErrorIs(t, err, store.ErrCleared, "alice's logout leaves her tombstone")
+	_, err = sp.store(t, "alice", 0).Load(t.Context())
+	assert.ErrorIs(t, err, store.ErrNotFound, "alice's logout clears her token")
+	assert.ErrorIs(t, err, store.ErrCleared, "alice's logout leaves the mark of a logout")
 
 	srv.RevokeAccessTokens()
-	status, err = get(t.Context(), users[1].tr, srv.APIURL)
+	status, err = Get(t.Context(), users[1].tr, srv.APIURL)
 	require.NoError(t, err)
 	assert.Equal(t, http.StatusOK, status, "bob")
 	assert.Empty(t, users[1].logouts, "bob was logged out")
-	_, err = newStore(t, pool, table, "bob").Load(t.Context())
-	assert.NoError(t, err, "bob's row")
+	_, err = sp.store(t, "bob", 0).Load(t.Context())
+	assert.NoError(t, err, "bob's token")
+}
+
+// lock takes st's lock, for the test to release. If the test stops first,
+// the lock is released at its end: a held lock keeps a connection, which
+// closing a pool would wait for.
+func lock(t *testing.T, ctx context.Context, st Store, msgAndArgs ...any) func() error {
+	t.Helper()
+	unlock, err := st.Lock(ctx)
+	require.NoError(t, err, msgAndArgs...)
+	t.Cleanup(func() { unlock() })
+	return unlock
+}
+
+// Tok is a token pair named for whom it belongs to.
+func Tok(name string) *oauth2.Token {
+	return &oauth2.Token{AccessToken: "at-" + name, RefreshToken: "rt-" + name, TokenType: "Bearer"}
 }
