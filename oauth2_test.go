@@ -2,11 +2,8 @@ package bearer_test
 
 import (
 	"context"
-	"errors"
 	"net/http"
-	"strings"
-	"sync"
-	"sync/atomic"
+	"net/url"
 	"testing"
 	"time"
 
@@ -16,249 +13,7 @@ import (
 
 	"github.com/seamlessauth/bearer"
 	"github.com/seamlessauth/bearer/bearertest"
-	"github.com/seamlessauth/bearer/store"
 )
-
-// refreshRig is a Transport logged in to an bearertest server, with counters.
-type refreshRig struct {
-	srv     *bearertest.Server
-	tr      *bearer.Transport
-	store   store.Store
-	issued  *oauth2.Token
-	logouts atomic.Int32
-
-	mu     sync.Mutex
-	events []bearer.RefreshEvent
-	waits  []time.Duration // between refresh attempts, recorded, not taken
-}
-
-// refresherKind builds the refresher under test for srv, whose cfg
-// (newServer's) names Basic client authentication, so that a failed
-// request is not sent again the other way (autodetect).
-type refresherKind struct {
-	name string
-	make func(srv *bearertest.Server, cfg *oauth2.Config) bearer.Refresher
-}
-
-var refresherKinds = []refresherKind{
-	{"OAuth2", func(_ *bearertest.Server, cfg *oauth2.Config) bearer.Refresher { return bearer.OAuth2(cfg) }},
-	{"Endpoint", func(srv *bearertest.Server, _ *oauth2.Config) bearer.Refresher {
-		return &bearer.Endpoint{URL: srv.RefreshURL}
-	}},
-}
-
-// newRefreshRig starts a server, logs in, and builds a Transport with a fast retry
-// policy (3 attempts, 1ms apart) over it.
-func newRefreshRig(t *testing.T, opts bearertest.Options, ref func(*bearertest.Server, *oauth2.Config) bearer.Refresher, timeout time.Duration) *refreshRig {
-	t.Helper()
-	srv, cfg := newServer(t, opts)
-	r := &refreshRig{srv: srv}
-	r.issued = r.srv.Issue()
-	r.store = store.NewMemory(r.issued)
-	tr, err := bearer.New(bearer.Config{
-		Refresher:      ref(srv, cfg),
-		Store:          r.store,
-		Base:           r.srv.Client().Transport,
-		RefreshTimeout: timeout,
-		OnLogout:       func(context.Context, error) { r.logouts.Add(1) },
-		OnRefresh: func(_ context.Context, ev bearer.RefreshEvent) {
-			r.mu.Lock()
-			r.events = append(r.events, ev)
-			r.mu.Unlock()
-		},
-	})
-	require.NoError(t, err)
-	bearer.SetRetry(tr, 3, func(int) time.Duration { return time.Millisecond })
-	bearer.SetSleep(tr, func(_ context.Context, d time.Duration) error {
-		r.mu.Lock()
-		r.waits = append(r.waits, d)
-		r.mu.Unlock()
-		return nil
-	})
-	r.tr = tr
-	return r
-}
-
-// ctx is a request context whose token requests go through the server's
-// own client, as the refreshers' documentation describes.
-func (r *refreshRig) ctx(t *testing.T) context.Context {
-	return context.WithValue(t.Context(), oauth2.HTTPClient, r.srv.Client())
-}
-
-// get sends one API request through the Transport.
-func (r *refreshRig) get(t *testing.T) (int, error) {
-	req, err := http.NewRequestWithContext(r.ctx(t), http.MethodGet, r.srv.APIURL+"/things", nil)
-	require.NoError(t, err)
-	resp, err := r.tr.Client().Do(req)
-	if err != nil {
-		return 0, err
-	}
-	resp.Body.Close()
-	return resp.StatusCode, nil
-}
-
-func (r *refreshRig) refreshEvents() []bearer.RefreshEvent {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]bearer.RefreshEvent(nil), r.events...)
-}
-
-func tokenFault(status int, body string) bearertest.Fault {
-	return bearertest.Fault{Status: status, Body: body, Header: http.Header{"Content-Type": {"application/json"}}}
-}
-
-type outcome int
-
-const (
-	outcomeOK outcome = iota
-	outcomeTransient
-	outcomePermanent
-)
-
-// TestTokenEndpointAnswers drives a Transport whose access token was
-// revoked into a refresh, for each kind of token endpoint answer, and checks
-// the verdict, the number of refresh attempts and logouts, and what the next
-// request gets.
-func TestTokenEndpointAnswers(t *testing.T) {
-	html := bearertest.Fault{Status: http.StatusBadGateway, Body: "<html><body><h1>502 Bad Gateway</h1></body></html>",
-		Header: http.Header{"Content-Type": {"text/html"}}}
-	huge := tokenFault(http.StatusOK, `{"access_token":"`+strings.Repeat("a", 2<<20)+`","accessToken":"x"}`)
-	tests := []struct {
-		name         string
-		rotate       bool
-		faults       []bearertest.Fault // -1 uses: every request until cleared
-		n            int                // uses of each fault; 0 means 1
-		timeout      time.Duration
-		want         outcome
-		wantAttempts int
-		wantWaits    []time.Duration // waits between attempts; nil: not checked
-		maxElapsed   time.Duration
-		wantInError  string
-		check        func(t *testing.T, r *refreshRig)
-	}{
-		{name: "200 with rotation", rotate: true, want: outcomeOK, wantAttempts: 1, check: func(t *testing.T, r *refreshRig) {
-			tok, err := r.store.Load(t.Context())
-			require.NoError(t, err)
-			assert.NotEqual(t, r.issued.RefreshToken, tok.RefreshToken, "the rotated refresh token is kept")
-			assert.NotEmpty(t, tok.RefreshToken)
-			assert.WithinDuration(t, time.Now().Add(bearertest.DefaultAccessTTL), tok.Expiry, time.Minute, "expires_in becomes Expiry")
-		}},
-		{name: "200 without refresh_token", want: outcomeOK, wantAttempts: 1, check: func(t *testing.T, r *refreshRig) {
-			tok, err := r.store.Load(t.Context())
-			require.NoError(t, err)
-			assert.Equal(t, r.issued.RefreshToken, tok.RefreshToken, "the old refresh token is kept")
-			assert.NotEqual(t, r.issued.AccessToken, tok.AccessToken)
-		}},
-		{name: "200 with an error field", faults: []bearertest.Fault{tokenFault(200, `{"error":"invalid_grant","error_description":"expired"}`)},
-			want: outcomePermanent, wantAttempts: 1, wantInError: "invalid_grant"},
-		{name: "400 invalid_grant", faults: []bearertest.Fault{bearertest.InvalidGrant()}, want: outcomePermanent, wantAttempts: 1, wantInError: "invalid_grant"},
-		{name: "400 invalid_client", faults: []bearertest.Fault{tokenFault(400, `{"error":"invalid_client"}`)}, want: outcomePermanent, wantAttempts: 1, wantInError: "invalid_client"},
-		{name: "400 without a code", faults: []bearertest.Fault{{Status: 400, Body: "<html>Bad Request</html>", Header: http.Header{"Content-Type": {"text/html"}}}},
-			want: outcomePermanent, wantAttempts: 1, wantInError: "400"},
-		{name: "400 invalid_request then 200", faults: []bearertest.Fault{tokenFault(400, `{"error":"invalid_request","error_description":"please retry"}`)},
-			want: outcomeOK, wantAttempts: 2},
-		{name: "401", faults: []bearertest.Fault{{Status: 401, Body: `{"error":"invalid_client"}`,
-			Header: http.Header{"Content-Type": {"application/json"}, "Www-Authenticate": {`Basic realm="auth"`}}}},
-			want: outcomePermanent, wantAttempts: 1, wantInError: "401"},
-		{name: "429 with Retry-After then 200", faults: []bearertest.Fault{{Status: 429, Header: http.Header{"Retry-After": {"1"}}}},
-			want: outcomeOK, wantAttempts: 2, wantWaits: []time.Duration{time.Second}},
-		{name: "429 with a Retry-After over the cap", faults: []bearertest.Fault{{Status: 429, Header: http.Header{"Retry-After": {"120"}}}},
-			want: outcomeTransient, wantAttempts: 1, wantWaits: []time.Duration{}, wantInError: "429"},
-		{name: "500 every time", faults: []bearertest.Fault{bearertest.ServerError(500)}, n: -1, want: outcomeTransient, wantAttempts: 3,
-			wantWaits: []time.Duration{time.Millisecond, time.Millisecond}, wantInError: "500"},
-		{name: "503 then 200", faults: []bearertest.Fault{bearertest.ServerError(503)}, want: outcomeOK, wantAttempts: 2},
-		{name: "malformed JSON", faults: []bearertest.Fault{bearertest.Malformed()}, n: -1, want: outcomeTransient, wantAttempts: 3},
-		{name: "HTML error page", faults: []bearertest.Fault{html}, n: -1, want: outcomeTransient, wantAttempts: 3, wantInError: "502"},
-		{name: "HTML page with 200", faults: []bearertest.Fault{{Status: 200, Body: "<html>Sign in to the Wi-Fi</html>", Header: http.Header{"Content-Type": {"text/html"}}}},
-			n: -1, want: outcomeTransient, wantAttempts: 3},
-		{name: "oversized body", faults: []bearertest.Fault{huge}, n: -1, want: outcomeTransient, wantAttempts: 3, wantInError: "larger than 1 MiB"},
-		{name: "truncated body then 200", faults: []bearertest.Fault{{Truncate: true}}, want: outcomeOK, wantAttempts: 2},
-		{name: "connection reset then 200", faults: []bearertest.Fault{{Reset: true}}, want: outcomeOK, wantAttempts: 2},
-		{name: "connection reset every time", faults: []bearertest.Fault{{Reset: true}}, n: -1, want: outcomeTransient, wantAttempts: 3},
-		{name: "timeout", faults: []bearertest.Fault{{Delay: time.Minute}}, n: -1, timeout: 300 * time.Millisecond,
-			want: outcomeTransient, wantAttempts: 1, maxElapsed: 2 * time.Second, wantInError: "deadline exceeded"},
-	}
-	for _, kind := range refresherKinds {
-		t.Run(kind.name, func(t *testing.T) {
-			t.Parallel() // the two kinds overlap their timeout rows
-			for _, tt := range tests {
-				t.Run(tt.name, func(t *testing.T) {
-					r := newRefreshRig(t, bearertest.Options{Rotate: tt.rotate}, kind.make, tt.timeout)
-					status, err := r.get(t) // reads the store; the token is still good
-					require.NoError(t, err)
-					require.Equal(t, http.StatusOK, status)
-
-					r.srv.RevokeAccessTokens()
-					n := tt.n
-					if n == 0 {
-						n = 1
-					}
-					for _, f := range tt.faults {
-						r.srv.FailToken(n, f)
-					}
-					before := r.srv.Stats().TokenRequests
-					start := time.Now()
-					status, err = r.get(t)
-					elapsed := time.Since(start)
-
-					assert.EqualValues(t, tt.wantAttempts, r.srv.Stats().TokenRequests-before, "token requests")
-					events := r.refreshEvents()
-					if assert.Len(t, events, 1) {
-						assert.Equal(t, tt.wantAttempts, events[0].Attempts, "refresher calls")
-						assert.Equal(t, bearer.ReasonRejected, events[0].Reason)
-					}
-					if tt.wantWaits != nil {
-						r.mu.Lock()
-						assert.Equal(t, tt.wantWaits, append([]time.Duration{}, r.waits...), "waits between attempts")
-						r.mu.Unlock()
-					}
-					if tt.maxElapsed > 0 {
-						assert.Less(t, elapsed, tt.maxElapsed)
-					}
-					switch tt.want {
-					case outcomeOK:
-						require.NoError(t, err)
-						assert.Equal(t, http.StatusOK, status)
-						assert.Zero(t, r.logouts.Load())
-					case outcomeTransient, outcomePermanent:
-						require.Error(t, err)
-						re, isRE := isRefreshError(err)
-						require.True(t, isRE, "want a *RefreshError, got %v", err)
-						assert.Equal(t, tt.want == outcomePermanent, re.Permanent)
-						assert.Equal(t, tt.wantAttempts, re.Attempts)
-						assert.Equal(t, tt.want == outcomePermanent, errors.Is(err, bearer.ErrLoggedOut))
-						assert.EqualValues(t, map[bool]int32{true: 1, false: 0}[tt.want == outcomePermanent], r.logouts.Load(), "logouts")
-						assert.Contains(t, err.Error(), tt.wantInError)
-						assert.NotContains(t, err.Error(), r.issued.RefreshToken)
-						assert.NotContains(t, err.Error(), r.issued.AccessToken)
-					}
-					if tt.check != nil {
-						tt.check(t, r)
-					}
-
-					// What the next request gets, once the endpoint behaves.
-					r.srv.ClearFaults()
-					before = r.srv.Stats().TokenRequests
-					status, err = r.get(t)
-					switch tt.want {
-					case outcomePermanent:
-						assert.ErrorIs(t, err, bearer.ErrLoggedOut, "logged out: fail fast")
-						assert.EqualValues(t, 0, r.srv.Stats().TokenRequests-before, "no refresh after a logout")
-						assert.EqualValues(t, 1, r.logouts.Load(), "OnLogout once")
-					case outcomeTransient:
-						require.NoError(t, err, "a transient failure leaves the session usable")
-						assert.Equal(t, http.StatusOK, status)
-						assert.EqualValues(t, 1, r.srv.Stats().TokenRequests-before)
-					case outcomeOK:
-						require.NoError(t, err)
-						assert.Equal(t, http.StatusOK, status)
-						assert.EqualValues(t, 0, r.srv.Stats().TokenRequests-before, "the new token is used")
-					}
-				})
-			}
-		})
-	}
-}
 
 func TestOAuth2AuthStyle(t *testing.T) {
 	tests := []struct {
@@ -324,37 +79,25 @@ func TestOAuth2WithoutRefreshToken(t *testing.T) {
 	assert.Panics(t, func() { bearer.OAuth2(nil) })
 }
 
-// clientCounter counts the requests it forwards.
-type clientCounter struct {
-	base http.RoundTripper
-	n    atomic.Int32
-}
-
-func (c *clientCounter) RoundTrip(req *http.Request) (*http.Response, error) {
-	c.n.Add(1)
-	return c.base.RoundTrip(req)
-}
-
 // TestRefreshUsesTheRequestContextClient puts a client under
 // oauth2.HTTPClient on the request's context and checks that the refresh
 // the request causes goes through it, for each refresher.
 func TestRefreshUsesTheRequestContextClient(t *testing.T) {
 	for _, kind := range refresherKinds {
-		t.Run(kind.name, func(t *testing.T) {
-			r := newRefreshRig(t, bearertest.Options{}, kind.make, 0)
-			counter := &clientCounter{base: r.srv.Client().Transport}
-			r.srv.RevokeAccessTokens()
+		t.Run(kind, func(t *testing.T) {
+			e := newFaultEnv(t, faultRow{refresher: kind, revoke: true})
+			counter := &fakeBase{next: e.srv.Client().Transport}
 
 			ctx := context.WithValue(t.Context(), oauth2.HTTPClient, &http.Client{Transport: counter})
-			req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.srv.APIURL, nil)
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.srv.APIURL, nil)
 			require.NoError(t, err)
-			resp, err := r.tr.Client().Do(req)
+			resp, err := e.tr.Client().Do(req)
 			require.NoError(t, err)
 			resp.Body.Close()
 
 			assert.Equal(t, http.StatusOK, resp.StatusCode)
-			assert.EqualValues(t, 1, counter.n.Load(), "the token request went through the context's client")
-			assert.EqualValues(t, 1, r.srv.Stats().Refreshes)
+			assert.Equal(t, 1, counter.count(), "the token request went through the context's client")
+			assert.EqualValues(t, 1, e.srv.Stats().Refreshes)
 		})
 	}
 }
@@ -363,13 +106,12 @@ func TestRefreshUsesTheRequestContextClient(t *testing.T) {
 // token in its error answer and checks that no error text shows it.
 func TestRefreshErrorsNeverShowTokens(t *testing.T) {
 	for _, kind := range refresherKinds {
-		t.Run(kind.name, func(t *testing.T) {
-			r := newRefreshRig(t, bearertest.Options{}, kind.make, 0)
-			rt := r.issued.RefreshToken
-			r.srv.RevokeAccessTokens()
-			r.srv.FailToken(1, tokenFault(400, `{"error":"invalid_grant","error_description":"unknown token `+rt+`","error_uri":"https://auth.example.com/?t=`+rt+`"}`))
+		t.Run(kind, func(t *testing.T) {
+			e := newFaultEnv(t, faultRow{refresher: kind, revoke: true})
+			rt := e.issued.RefreshToken
+			e.srv.FailToken(1, jsonAnswer(400, `{"error":"invalid_grant","error_description":"unknown token `+rt+`","error_uri":"https://auth.example.com/?t=`+rt+`"}`))
 
-			_, err := r.get(t)
+			err := e.once(t, clientPlain).err
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), "invalid_grant")
 			assert.NotContains(t, err.Error(), rt)
@@ -380,4 +122,119 @@ func TestRefreshErrorsNeverShowTokens(t *testing.T) {
 			assert.NotContains(t, oe.ErrorURI, rt)
 		})
 	}
+}
+
+// TestOAuth2Revoke calls OAuth2Refresher.Revoke on its own, for each client
+// authentication style and kind of token, and checks the requests it sends
+// and what the server revoked.
+func TestOAuth2Revoke(t *testing.T) {
+	jsonHeader := http.Header{"Content-Type": {"application/json"}}
+	refused := bearertest.Fault{Status: 401, Body: `{"error":"invalid_client"}`, Header: jsonHeader}
+	tests := []struct {
+		name         string
+		style        oauth2.AuthStyle
+		noSecret     bool
+		noURL        bool
+		tok          func(issued *oauth2.Token) *oauth2.Token // nil: the issued pair
+		fault        *bearertest.Fault                        // for the first revocation request
+		wantRequests int
+		wantBasic    []bool // per request: Basic, else the client in the form
+		wantHint     string
+		wantStatus   int // of the error; 0: no error
+		wantCode     string
+		wantRevoked  string // at the server: "refresh_token" (its lineage), "access_token" or nothing
+	}{
+		{name: "header", style: oauth2.AuthStyleInHeader, wantRequests: 1, wantBasic: []bool{true}, wantHint: "refresh_token", wantRevoked: "refresh_token"},
+		{name: "params", style: oauth2.AuthStyleInParams, wantRequests: 1, wantBasic: []bool{false}, wantHint: "refresh_token", wantRevoked: "refresh_token"},
+		{name: "autodetect with a secret", style: oauth2.AuthStyleAutoDetect, wantRequests: 1, wantBasic: []bool{true}, wantHint: "refresh_token", wantRevoked: "refresh_token"},
+		{name: "autodetect falls back to the form when Basic is refused", style: oauth2.AuthStyleAutoDetect, fault: &refused,
+			wantRequests: 2, wantBasic: []bool{true, false}, wantHint: "refresh_token", wantRevoked: "refresh_token"},
+		{name: "autodetect sends a 503 once", style: oauth2.AuthStyleAutoDetect, fault: ptr(bearertest.ServerError(503)),
+			wantRequests: 1, wantBasic: []bool{true}, wantHint: "refresh_token", wantStatus: 503, wantCode: "server_error"},
+		{name: "header sends a refused Basic once", style: oauth2.AuthStyleInHeader, fault: &refused,
+			wantRequests: 1, wantBasic: []bool{true}, wantHint: "refresh_token", wantStatus: 401, wantCode: "invalid_client"},
+		{name: "autodetect without a secret sends client_id alone", style: oauth2.AuthStyleAutoDetect, noSecret: true,
+			wantRequests: 1, wantBasic: []bool{false}, wantHint: "refresh_token", wantStatus: 400, wantCode: "invalid_client"},
+		{name: "access token only", style: oauth2.AuthStyleInHeader, wantRequests: 1, wantBasic: []bool{true}, wantHint: "access_token", wantRevoked: "access_token",
+			tok: func(issued *oauth2.Token) *oauth2.Token { return &oauth2.Token{AccessToken: issued.AccessToken} }},
+		{name: "204 is success", style: oauth2.AuthStyleInHeader, fault: &bearertest.Fault{Status: http.StatusNoContent}, // the fault answers for the server, which revokes nothing
+			wantRequests: 1, wantBasic: []bool{true}, wantHint: "refresh_token"},
+		{name: "no RevocationURL", style: oauth2.AuthStyleInHeader, noURL: true},
+		{name: "no token", style: oauth2.AuthStyleInHeader, tok: func(*oauth2.Token) *oauth2.Token { return &oauth2.Token{} }},
+		{name: "nil token", style: oauth2.AuthStyleInHeader, tok: func(*oauth2.Token) *oauth2.Token { return nil }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// Odd characters check the URL-encoding of Basic credentials.
+			srv, cfg := newServer(t, bearertest.Options{ClientID: "my client", ClientSecret: "s3cr:t/+%"})
+			cfg.Endpoint.AuthStyle = tt.style
+			if tt.noSecret {
+				cfg.ClientSecret = ""
+			}
+			issued := srv.Issue()
+			tok := issued
+			if tt.tok != nil {
+				tok = tt.tok(issued)
+			}
+			if tt.fault != nil {
+				srv.FailRevoke(1, *tt.fault)
+			}
+			ref := &bearer.OAuth2Refresher{Config: cfg, RevocationURL: srv.RevocationURL}
+			if tt.noURL {
+				ref.RevocationURL = ""
+			}
+			sent := &fakeBase{next: srv.Client().Transport}
+			ctx := context.WithValue(t.Context(), oauth2.HTTPClient, &http.Client{Transport: sent})
+
+			err := ref.Revoke(ctx, tok)
+
+			reqs := sent.to("/revoke")
+			require.Len(t, reqs, tt.wantRequests)
+			for i, r := range reqs {
+				assert.Equal(t, tt.wantHint, r.form.Get("token_type_hint"))
+				assert.Equal(t, map[string]string{"refresh_token": issued.RefreshToken, "access_token": issued.AccessToken}[tt.wantHint], r.form.Get("token"))
+				if tt.wantBasic[i] {
+					_, secret, ok := (&http.Request{Header: r.header}).BasicAuth()
+					assert.True(t, ok, "Basic")
+					assert.Equal(t, url.QueryEscape(cfg.ClientSecret), secret)
+					assert.False(t, r.form.Has("client_id") || r.form.Has("client_secret"), "no credentials in the form")
+				} else {
+					assert.Empty(t, r.header.Get("Authorization"))
+					assert.Equal(t, cfg.ClientID, r.form.Get("client_id"))
+					assert.Equal(t, cfg.ClientSecret, r.form.Get("client_secret"))
+					assert.Equal(t, cfg.ClientSecret != "", r.form.Has("client_secret"))
+				}
+			}
+			if tt.wantStatus != 0 {
+				var re *oauth2.RetrieveError
+				require.ErrorAs(t, err, &re)
+				require.NotNil(t, re.Response)
+				assert.Equal(t, tt.wantStatus, re.Response.StatusCode)
+				assert.Equal(t, tt.wantCode, re.ErrorCode)
+				assert.Contains(t, err.Error(), "the revocation endpoint answered")
+				assert.NotContains(t, err.Error(), "bearer: ", "the Transport's RevocationError says bearer, once")
+				assert.True(t, srv.Active(issued.RefreshToken), "nothing revoked")
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.wantRevoked == "", srv.Active(issued.AccessToken), "access token active")
+			assert.Equal(t, tt.wantRevoked != "refresh_token", srv.Active(issued.RefreshToken), "refresh token active")
+		})
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func TestOAuth2IsAnOAuth2Refresher(t *testing.T) {
+	cfg := &oauth2.Config{ClientID: "id"}
+	ref, ok := bearer.OAuth2(cfg).(*bearer.OAuth2Refresher)
+	require.True(t, ok)
+	assert.Same(t, cfg, ref.Config)
+	assert.Empty(t, ref.RevocationURL, "OAuth2 revokes nothing")
+
+	var none bearer.OAuth2Refresher
+	_, err := none.Refresh(t.Context(), &oauth2.Token{RefreshToken: "refresh"})
+	assert.Error(t, err, "no Config")
+	none.RevocationURL = "https://auth.example.com/revoke"
+	assert.Error(t, none.Revoke(t.Context(), &oauth2.Token{RefreshToken: "refresh"}), "no Config")
 }

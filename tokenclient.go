@@ -76,7 +76,7 @@ func origin(u *url.URL) string {
 const maxBody = 1 << 20
 
 // errBodyTooLarge is the (transient) error for an answer over maxBody.
-var errBodyTooLarge = errors.New("the token endpoint's answer is larger than 1 MiB")
+var errBodyTooLarge = errors.New("the server's answer is larger than 1 MiB") // of a token or revocation endpoint
 
 // tokenContext returns ctx with the client under [oauth2.HTTPClient] (or
 // http.DefaultClient) replaced by a copy that follows redirects only within

@@ -108,35 +108,17 @@ func TestTokenRequestsStayInTheirOrigin(t *testing.T) {
 	}
 }
 
-// pathCounter is a base that counts the requests it sends by path and
-// passes them on.
-type pathCounter struct {
-	next   http.RoundTripper
-	mu     sync.Mutex
-	paths  map[string]int
-	closes int
-}
-
-func (p *pathCounter) RoundTrip(req *http.Request) (*http.Response, error) {
-	p.mu.Lock()
-	if p.paths == nil {
-		p.paths = map[string]int{}
+// sentTo returns how many requests the base got for the given paths.
+func sentTo(b *fakeBase, paths ...string) int {
+	n := 0
+	for _, s := range b.requests() {
+		for _, p := range paths {
+			if s.req.URL.Path == p {
+				n++
+			}
+		}
 	}
-	p.paths[req.URL.Path]++
-	p.mu.Unlock()
-	return p.next.RoundTrip(req)
-}
-
-func (p *pathCounter) CloseIdleConnections() {
-	p.mu.Lock()
-	p.closes++
-	p.mu.Unlock()
-}
-
-func (p *pathCounter) count(path string) int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.paths[path]
+	return n
 }
 
 // TestTokenClient: with Config.TokenClient, every refresher's token requests
@@ -150,8 +132,8 @@ func TestTokenClient(t *testing.T) {
 		t.Run(kind.name, func(t *testing.T) {
 			srv, _ := newServer(t, bearertest.Options{})
 			loop := loopbackBase(t, 4)
-			base := &pathCounter{next: loop}
-			tokens := &pathCounter{next: loop}
+			base := &fakeBase{next: loop}
+			tokens := &fakeBase{next: loop}
 			tokenURL := srv.TokenURL
 			if strings.HasPrefix(kind.name, "Endpoint") {
 				tokenURL = srv.RefreshURL
@@ -165,11 +147,11 @@ func TestTokenClient(t *testing.T) {
 			if err == nil {
 				resp.Body.Close()
 			}
-			assert.Zero(t, base.count("/token")+base.count("/refresh"), "no token request through Base")
-			assert.Equal(t, 1, tokens.count("/token")+tokens.count("/refresh"), "the token request went through TokenClient")
-			assert.GreaterOrEqual(t, base.count("/api"), 1)
+			assert.Zero(t, sentTo(base, "/token", "/refresh"), "no token request through Base")
+			assert.Equal(t, 1, sentTo(tokens, "/token", "/refresh"), "the token request went through TokenClient")
+			assert.GreaterOrEqual(t, sentTo(base, "/api"), 1)
 			tr.CloseIdleConnections()
-			assert.Equal(t, 1, tokens.closes)
+			assert.Equal(t, 1, tokens.closes())
 		})
 	}
 }
@@ -272,7 +254,7 @@ func TestRefresherUsesTheTransportItself(t *testing.T) {
 // ends when the refresher's client is the Transport itself.
 func TestSelfClientCloseIdleConnections(t *testing.T) {
 	self := &http.Client{}
-	base := &closeCounter{}
+	base := &fakeBase{respond: status(200)}
 	tr := newTransport(t, bearer.Config{
 		Refresher: &bearer.Endpoint{URL: "https://auth.example.com/refresh", HTTPClient: self},
 		Base:      base,
@@ -289,5 +271,5 @@ func TestSelfClientCloseIdleConnections(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("CloseIdleConnections did not return")
 	}
-	assert.Equal(t, 2, base.n, "the base is closed directly and once more through the refresher's client, and there it stops")
+	assert.Equal(t, 2, base.closes(), "the base is closed directly and once more through the refresher's client, and there it stops")
 }

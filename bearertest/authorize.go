@@ -127,7 +127,7 @@ func redirect(w http.ResponseWriter, u *url.URL, params url.Values, state string
 }
 
 // codeGrant redeems an authorization code (RFC 6749 §4.1.3, RFC 7636 §4.6).
-func (s *Server) codeGrant(form url.Values, clientID string) (grant, *oauthError) {
+func (s *Server) codeGrant(form url.Values, clientID, jkt string) (grant, *oauthError) {
 	code := form.Get("code")
 	if code == "" {
 		return grant{}, invalidRequest("missing code")
@@ -146,7 +146,7 @@ func (s *Server) codeGrant(form url.Values, clientID string) (grant, *oauthError
 	if desc := verifyPKCE(c, form.Get("code_verifier")); desc != "" {
 		return grant{}, invalidGrant(desc)
 	}
-	return s.mint(s.newLineage(), true), nil
+	return s.mint(s.newLineage(jkt), true), nil
 }
 
 // verifyPKCE checks a code_verifier against the code's challenge. A verifier

@@ -14,6 +14,7 @@
 //	                 authentication by HTTP Basic or in the form body
 //	GET  /authorize  approves at once and redirects with code and state
 //	POST /refresh    axios-style JSON: {"token"} → {"accessToken","refreshToken"?,"expiresIn"}
+//	POST /revoke     RFC 7009 revocation, client authentication as at /token
 //	     /api, /api/ protected by "Authorization: Bearer"; /api/echo echoes the body
 //
 // Each login ([Server.Issue], or a code or client-credentials grant) starts a
@@ -22,8 +23,11 @@
 // retired token coming back revokes the whole lineage (RFC 9700 §4.14.2).
 // Tests revoke tokens by force ([Server.RevokeAccessTokens],
 // [Server.RevokeRefreshTokens], [Server.RevokeLineage]), inject faults
-// ([Server.FailToken], [Server.FailAPI]), drive expiry with [Options].Now and
-// read counters with [Server.Stats].
+// ([Server.FailToken], [Server.FailRevoke], [Server.FailAPI]), drive expiry
+// with [Options].Now, ask whether a token is still good with
+// [Server.Active] and read counters with [Server.Stats]. A client revokes
+// at [Server].RevocationURL: a refresh token ends its lineage, an access
+// token itself.
 //
 // Tokens are opaque random strings with fixed prefixes ([AccessPrefix],
 // [RefreshPrefix], [CodePrefix]) so output can be searched for leaks; the

@@ -77,10 +77,12 @@ func (s *Server) FailToken(n int, f Fault) { s.tokenFaults.add(n, f) }
 // FailAPI is [Server.FailToken] for /api.
 func (s *Server) FailAPI(n int, f Fault) { s.apiFaults.add(n, f) }
 
-// ClearFaults removes every queued fault, for the token endpoints and the API.
+// ClearFaults removes every queued fault, for the token endpoints, the
+// revocation endpoint and the API.
 func (s *Server) ClearFaults() {
 	s.tokenFaults.clear()
 	s.apiFaults.clear()
+	s.revokeFaults.clear()
 }
 
 type queuedFault struct {

@@ -111,7 +111,14 @@ func callAPI(t *testing.T, srv *bearertest.Server, method, path, access, body st
 // user is not empty.
 func postForm(t *testing.T, srv *bearertest.Server, form url.Values, user, pass string) reply {
 	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, srv.TokenURL, strings.NewReader(form.Encode()))
+	return postFormTo(t, srv, srv.TokenURL, form, user, pass)
+}
+
+// postFormTo posts a form to one of the server's endpoints, with Basic
+// credentials when user is not empty.
+func postFormTo(t *testing.T, srv *bearertest.Server, endpoint string, form url.Values, user, pass string) reply {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, endpoint, strings.NewReader(form.Encode()))
 	require.NoError(t, err)
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	if user != "" {

@@ -38,7 +38,7 @@ func (s *Server) serveRefresh(w http.ResponseWriter, r *http.Request) {
 		writeOAuthError(w, invalidRequest("missing token"))
 		return
 	}
-	g, oerr := s.refreshGrant(req.Token)
+	g, oerr := s.refreshGrant(req.Token, "")
 	if oerr != nil {
 		s.stats.refreshFailures.Add(1)
 		oerr.status = http.StatusUnauthorized

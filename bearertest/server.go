@@ -52,6 +52,21 @@ type Options struct {
 	// compute Expiry from expires_in (x/oauth2 does) use their own clock.
 	Now func() time.Time
 
+	// DPoP makes the server bind tokens to keys (RFC 9449): a token request
+	// that carries a valid DPoP proof starts (or continues) a lineage bound
+	// to the proof's key, whose tokens have token_type DPoP; its refresh
+	// token works only with a proof of that key, and its access tokens only
+	// as "Authorization: DPoP" with a proof of it (htm, htu, ath, a jti not
+	// seen before, an iat within a minute of the real clock). A request
+	// without a proof gets Bearer tokens, as before.
+	DPoP bool
+
+	// DPoPNonce makes every proof carry the server's current nonce, at the
+	// token endpoint (400 use_dpop_nonce otherwise) and at the API (401 with
+	// a DPoP use_dpop_nonce challenge); every answer carries the nonce in
+	// its DPoP-Nonce header. See [Server.RotateDPoPNonce]. It needs DPoP.
+	DPoPNonce bool
+
 	// Latency is added to every request to /token and /refresh. The wait ends
 	// early when the request context ends or the server is closed.
 	Latency time.Duration
@@ -60,11 +75,12 @@ type Options struct {
 // Server is an in-process OAuth2 authorization server and protected API on a
 // loopback [httptest.Server]. It is safe for concurrent use.
 type Server struct {
-	URL        string // base URL, http://127.0.0.1:port
-	TokenURL   string // URL + "/token"
-	AuthURL    string // URL + "/authorize"
-	RefreshURL string // URL + "/refresh", the axios-style JSON endpoint
-	APIURL     string // URL + "/api"
+	URL           string // base URL, http://127.0.0.1:port
+	TokenURL      string // URL + "/token"
+	AuthURL       string // URL + "/authorize"
+	RefreshURL    string // URL + "/refresh", the axios-style JSON endpoint
+	APIURL        string // URL + "/api"
+	RevocationURL string // URL + "/revoke", the RFC 7009 revocation endpoint
 
 	opts Options
 	now  func() time.Time
@@ -73,12 +89,14 @@ type Server struct {
 	done      chan struct{} // closed by Close, ends every wait
 	closeOnce sync.Once
 
-	onToken     atomic.Pointer[func(*http.Request)]
-	tokenFaults faultQueue
-	apiFaults   faultQueue
-	stats       counters
-	tokens      tokenState
-	codes       codeStore
+	onToken      atomic.Pointer[func(*http.Request)]
+	tokenFaults  faultQueue
+	apiFaults    faultQueue
+	revokeFaults faultQueue
+	stats        counters
+	tokens       tokenState
+	codes        codeStore
+	dpop         dpopState
 }
 
 // NewServer starts a Server on a loopback port. Call [Server.Close] when done.
@@ -111,6 +129,7 @@ func NewServer(opts Options) *Server {
 	mux.HandleFunc("/refresh", s.serveRefresh)
 	mux.HandleFunc("/authorize", s.serveAuthorize)
 	mux.HandleFunc("/callback", serveCallback)
+	mux.HandleFunc("/revoke", s.serveRevoke)
 	mux.HandleFunc("/api", s.serveAPI)
 	mux.HandleFunc("/api/", s.serveAPI)
 	s.ts = httptest.NewServer(mux)
@@ -120,6 +139,7 @@ func NewServer(opts Options) *Server {
 	s.AuthURL = s.URL + "/authorize"
 	s.RefreshURL = s.URL + "/refresh"
 	s.APIURL = s.URL + "/api"
+	s.RevocationURL = s.URL + "/revoke"
 	return s
 }
 

@@ -46,13 +46,22 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	if !s.beforeToken(w, r) {
 		return
 	}
+	nonce := s.giveNonce(w)
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	if err := r.ParseForm(); err != nil {
 		writeOAuthError(w, invalidRequest("malformed form body"))
 		return
 	}
 	grantType := r.PostForm.Get("grant_type")
-	g, oerr := s.tokenGrant(r, grantType)
+	jkt, perr := s.checkProof(r, s.TokenURL, "", nonce)
+	if perr != nil {
+		if grantType == "refresh_token" {
+			s.stats.refreshFailures.Add(1)
+		}
+		writeProofError(w, perr, false)
+		return
+	}
+	g, oerr := s.tokenGrant(r, grantType, jkt)
 	if oerr != nil {
 		if grantType == "refresh_token" {
 			s.stats.refreshFailures.Add(1)
@@ -62,14 +71,15 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, tokenResponse{
 		AccessToken:  g.access,
-		TokenType:    "Bearer",
+		TokenType:    g.tokenType(),
 		ExpiresIn:    expiresIn(g.ttl),
 		RefreshToken: g.refresh,
 	})
 }
 
 // tokenGrant authenticates the client and runs the requested grant.
-func (s *Server) tokenGrant(r *http.Request, grantType string) (grant, *oauthError) {
+// jkt is the thumbprint of the key of the request's DPoP proof, or "".
+func (s *Server) tokenGrant(r *http.Request, grantType, jkt string) (grant, *oauthError) {
 	clientID, oerr := s.authenticateClient(r)
 	if oerr != nil {
 		return grant{}, oerr
@@ -81,11 +91,11 @@ func (s *Server) tokenGrant(r *http.Request, grantType string) (grant, *oauthErr
 		if rt == "" {
 			return grant{}, invalidRequest("missing refresh_token")
 		}
-		return s.refreshGrant(rt)
+		return s.refreshGrant(rt, jkt)
 	case "authorization_code":
-		return s.codeGrant(form, clientID)
+		return s.codeGrant(form, clientID, jkt)
 	case "client_credentials":
-		return s.mint(s.newLineage(), false), nil
+		return s.mint(s.newLineage(jkt), false), nil
 	case "":
 		return grant{}, invalidRequest("missing grant_type")
 	default:

@@ -2,6 +2,7 @@ package bearertest
 
 import (
 	"crypto/rand"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,13 +25,15 @@ func newSecret(prefix string) string {
 // A lineage is the family of tokens descending from one login.
 type lineage struct {
 	id      uint64
+	jkt     string // the thumbprint of the key its tokens are bound to; "" for Bearer
 	revoked atomic.Bool
 }
 
 type accessEntry struct {
-	lin    *lineage
-	seq    uint64
-	expiry time.Time
+	lin     *lineage
+	seq     uint64
+	expiry  time.Time
+	revoked bool // by /revoke
 }
 
 type refreshEntry struct {
@@ -63,14 +66,17 @@ func newTokenState() tokenState {
 
 // grant is the outcome of a successful grant.
 type grant struct {
+	bound   bool // DPoP-bound
 	access  string
 	refresh string // empty when no refresh token is issued
 	expiry  time.Time
 	ttl     time.Duration
 }
 
-func (s *Server) newLineage() *lineage {
-	return &lineage{id: s.tokens.lastLineage.Add(1)}
+// newLineage starts a lineage, bound to the key whose thumbprint is jkt
+// unless jkt is "".
+func (s *Server) newLineage(jkt string) *lineage {
+	return &lineage{id: s.tokens.lastLineage.Add(1), jkt: jkt}
 }
 
 func (s *Server) lineageValid(l *lineage) bool {
@@ -82,6 +88,7 @@ func (s *Server) lineageValid(l *lineage) bool {
 func (s *Server) mint(l *lineage, withRefresh bool) grant {
 	now := s.now()
 	g := grant{
+		bound:  l.jkt != "",
 		access: newSecret(AccessPrefix),
 		expiry: now.Add(s.opts.AccessTTL),
 		ttl:    s.opts.AccessTTL,
@@ -108,64 +115,79 @@ func (s *Server) mint(l *lineage, withRefresh bool) grant {
 // refreshGrant applies the refresh rules to a presented refresh token. The
 // check and the retirement of the token happen under one lock, so of two
 // concurrent refreshes with one rotating token exactly one succeeds.
-func (s *Server) refreshGrant(presented string) (grant, *oauthError) {
+func (s *Server) refreshGrant(presented, jkt string) (grant, *oauthError) {
 	now := s.now()
-	var desc string
+	var oerr *oauthError
+	refuse := func(desc string) { oerr = invalidGrant(desc) }
 	t := &s.tokens
 	t.refreshMu.Lock()
 	e := t.refresh[presented]
 	switch {
 	case e == nil:
-		desc = "unknown refresh token"
+		refuse("unknown refresh token")
 	case e.retired && s.opts.ReuseDetection:
 		e.lin.revoked.Store(true)
 		s.stats.reuseDetections.Add(1)
-		desc = "refresh token reused; its lineage is revoked"
+		refuse("refresh token reused; its lineage is revoked")
 	case e.retired:
-		desc = "refresh token already used"
+		refuse("refresh token already used")
 	case !s.lineageValid(e.lin):
-		desc = "refresh token revoked"
+		refuse("refresh token revoked")
 	case !e.expiry.IsZero() && !now.Before(e.expiry):
-		desc = "refresh token expired"
+		refuse("refresh token expired")
+	case e.lin.jkt != "" && jkt == "":
+		oerr = &oauthError{status: http.StatusBadRequest, code: "invalid_dpop_proof",
+			desc: "the refresh token is DPoP-bound: a proof of its key is required"}
+	case e.lin.jkt != jkt && e.lin.jkt != "":
+		refuse("the refresh token is bound to another key")
 	case s.opts.Rotate:
 		e.retired = true
 	}
 	t.refreshMu.Unlock()
-	if desc != "" {
-		return grant{}, invalidGrant(desc)
+	if oerr != nil {
+		return grant{}, oerr
 	}
 	s.stats.refreshes.Add(1)
 	return s.mint(e.lin, s.opts.Rotate), nil
 }
 
 // checkAccess reports whether an access token is valid now, and why not.
-func (s *Server) checkAccess(tok string) (ok bool, desc string) {
+// A DPoP-bound token also returns the thumbprint of its key.
+func (s *Server) checkAccess(tok string) (ok bool, desc, jkt string) {
 	s.tokens.accessMu.RLock()
 	e, found := s.tokens.access[tok]
 	s.tokens.accessMu.RUnlock()
 	switch {
 	case !found:
-		return false, "unknown access token"
-	case e.seq < s.tokens.accessFloor.Load(), !s.lineageValid(e.lin):
-		return false, "access token revoked"
+		return false, "unknown access token", ""
+	case e.revoked, e.seq < s.tokens.accessFloor.Load(), !s.lineageValid(e.lin):
+		return false, "access token revoked", ""
 	case !s.now().Before(e.expiry):
-		return false, "access token expired"
+		return false, "access token expired", ""
 	}
-	return true, ""
+	return true, "", e.lin.jkt
 }
 
 // Issue starts a new lineage, as a user logging in would: it returns a fresh
 // access and refresh token with TokenType "Bearer" and Expiry now+AccessTTL
 // by the server's clock. It counts in [Stats].Issued.
 func (s *Server) Issue() *oauth2.Token {
-	g := s.mint(s.newLineage(), true)
+	g := s.mint(s.newLineage(""), true)
 	return g.token()
+}
+
+// tokenType is the token_type of the grant's tokens.
+func (g grant) tokenType() string {
+	if g.bound {
+		return "DPoP"
+	}
+	return "Bearer"
 }
 
 func (g grant) token() *oauth2.Token {
 	return &oauth2.Token{
 		AccessToken:  g.access,
-		TokenType:    "Bearer",
+		TokenType:    g.tokenType(),
 		RefreshToken: g.refresh,
 		Expiry:       g.expiry,
 		ExpiresIn:    expiresIn(g.ttl),
@@ -194,14 +216,7 @@ func (s *Server) RevokeRefreshTokens() {
 
 // RevokeLineage revokes the lineage refreshToken belongs to (retired tokens
 // included): all its refresh and access tokens. An unknown token is ignored.
-func (s *Server) RevokeLineage(refreshToken string) {
-	s.tokens.refreshMu.Lock()
-	e := s.tokens.refresh[refreshToken]
-	s.tokens.refreshMu.Unlock()
-	if e != nil {
-		e.lin.revoked.Store(true)
-	}
-}
+func (s *Server) RevokeLineage(refreshToken string) { s.revokeRefresh(refreshToken) }
 
 // raise sets v to n unless it already holds more.
 func raise(v *atomic.Uint64, n uint64) {

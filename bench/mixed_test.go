@@ -27,6 +27,12 @@ type lane struct {
 // was. Then it reports each lane's time per request and its ratio to the
 // header lane of the same rounds.
 func rounds(b *testing.B, lanes []*lane, turn func(l *lane) int) {
+	roundsAgainst(b, lanes, header.name, turn)
+}
+
+// roundsAgainst is rounds with the ratios taken to the lane named limit
+// ("<name>-vs-<limit>").
+func roundsAgainst(b *testing.B, lanes []*lane, limit string, turn func(l *lane) int) {
 	order := make([]*lane, len(lanes))
 	copy(order, lanes)
 	for b.Loop() {
@@ -37,20 +43,22 @@ func rounds(b *testing.B, lanes []*lane, turn func(l *lane) int) {
 			l.spent += time.Since(start)
 		}
 	}
-	perReq := func(l *lane) float64 { return float64(l.spent) / float64(max(l.sent, 1)) }
-	var limit float64
+	var base float64
 	for _, l := range lanes {
-		if l.name == header.name {
-			limit = perReq(l)
+		if l.name == limit {
+			base = l.perReq()
 		}
 	}
 	for _, l := range lanes {
-		b.ReportMetric(perReq(l), l.name+"-ns/op")
-		if l.name != header.name && limit > 0 {
-			b.ReportMetric(perReq(l)/limit, l.name+"-vs-header")
+		b.ReportMetric(l.perReq(), l.name+"-ns/op")
+		if l.name != limit && base > 0 {
+			b.ReportMetric(l.perReq()/base, l.name+"-vs-"+limit)
 		}
 	}
 }
+
+// perReq is the lane's wall time per request, in nanoseconds.
+func (l *lane) perReq() float64 { return float64(l.spent) / float64(max(l.sent, 1)) }
 
 // BenchmarkHotPathMixed is BenchmarkHotPath with the contenders taking turns
 // within one loop, in a new random order each round, so that a busy moment

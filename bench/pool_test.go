@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"sync/atomic"
 	"testing"
@@ -159,43 +158,37 @@ func BenchmarkPoolHotPathParallel(b *testing.B) {
 	}
 }
 
-// BenchmarkPoolHotPathMixed is BenchmarkPoolHotPath with the two contenders
-// taking turns of mixedBatch requests within one loop, in a new random
-// order each round, so that a busy moment of a shared machine falls on both
-// alike. It reports each one's wall time per request ("<name>-ns/op") and
-// the pool's ratio to the single Transport ("pool-vs-bearer"). One op is one
-// round.
+// BenchmarkPoolHotPathMixed is BenchmarkPoolHotPath at burst=1 with the
+// contenders taking turns of mixedBatch requests within one loop, in a new
+// random order each round, so that a busy moment of a shared machine falls
+// on all alike. Each contender sends requests of its own: were they shared,
+// the first contender of a round would bring the next requests into the
+// cache for the others. It reports each one's wall time per request
+// ("<name>-ns/op"), the ratios of the pool and of the map of Transports to
+// the single Transport ("pool-vs-bearer", "transports-vs-bearer"), and the
+// pool's to the map ("pool-vs-transports"). One op is one round.
 func BenchmarkPoolHotPathMixed(b *testing.B) {
-	reqs := poolRequests(b)
-	lanes := make([]*lane, len(poolContenders))
-	next := make(map[*lane]int, len(lanes))
-	for i, c := range poolContenders {
-		lanes[i] = &lane{name: c.name, rt: c.new(b, hotPathEnv())}
+	var lanes []*lane
+	byName := make(map[string]*lane, len(poolContenders))
+	reqsOf := make(map[*lane][]*http.Request, len(poolContenders))
+	next := make(map[*lane]int, len(poolContenders))
+	for _, c := range poolContenders {
+		l := &lane{name: c.name, rt: c.new(b, hotPathEnv())}
+		lanes, byName[c.name], reqsOf[l] = append(lanes, l), l, poolRequests(b)
 	}
-	order := append([]*lane(nil), lanes...)
-	for b.Loop() {
-		rand.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
-		for _, l := range order {
-			i := next[l]
-			start := time.Now()
-			for range mixedBatch {
-				resp, err := l.rt.RoundTrip(reqs[i])
-				if err != nil || resp.StatusCode != http.StatusOK {
-					b.Fatalf("%s: RoundTrip: %v", l.name, err)
-				}
-				i = (i + 1) % len(reqs)
+	roundsAgainst(b, lanes, "bearer", func(l *lane) int {
+		i, reqs := next[l], reqsOf[l]
+		for range mixedBatch {
+			resp, err := l.rt.RoundTrip(reqs[i])
+			if err != nil || resp.StatusCode != http.StatusOK {
+				b.Fatalf("%s: RoundTrip: %v", l.name, err)
 			}
-			l.spent += time.Since(start)
-			l.sent += mixedBatch
-			next[l] = i
+			i = (i + 1) % len(reqs)
 		}
-	}
-	perReq := func(l *lane) float64 { return float64(l.spent) / float64(max(l.sent, 1)) }
-	for _, l := range lanes {
-		b.ReportMetric(perReq(l), l.name+"-ns/op")
-	}
-	b.ReportMetric(perReq(lanes[1])/perReq(lanes[0]), "pool-vs-bearer")
-	b.ReportMetric(perReq(lanes[1])/perReq(lanes[2]), "pool-vs-transports")
+		next[l] = i
+		return mixedBatch
+	})
+	b.ReportMetric(byName["pool"].perReq()/byName["transports"].perReq(), "pool-vs-transports")
 }
 
 // BenchmarkPoolExpiry sends requests for 2,000 users, each logged in with a

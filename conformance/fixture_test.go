@@ -13,21 +13,27 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/seamlessauth/bearer"
+	"github.com/seamlessauth/bearer/dpop"
 	"github.com/seamlessauth/bearer/store"
 )
 
 // provider is one third-party server under test.
 type provider struct {
 	short   string // the subtest's name
-	name    string // the Go module
-	version string // as in go.mod
+	name    string // the Go module, or the npm package
+	version string // as pinned
+	pinned  string // the file that pins the version: go.mod when empty, or a package-lock.json
 	// start runs a fresh server whose access tokens live accessTTL, logs a
 	// client in and returns the fixture.
 	start func(t *testing.T, accessTTL time.Duration) *fixture
 	// unsupported maps a scenario the server cannot run to the reason.
 	unsupported map[string]string
+	// noDPoP says why the server cannot run the dpop- scenarios; empty: it
+	// can.
+	noDPoP string
 }
 
 // fixture is a running server with a client logged in to it through the
@@ -41,6 +47,22 @@ type fixture struct {
 	api    *resource
 	grants *grantCounter
 
+	// service is a confidential client for the client credentials grant
+	// (nil: not wired for this server).
+	service *clientcredentials.Config
+
+	// DPoP (nil: the server has none). dpopLogin logs in again with the
+	// code exchanged under the key's proofs; userinfo is the server's own
+	// DPoP-protected resource, counted in front of the server.
+	dpopLogin func(t *testing.T, key *dpop.Key) *oauth2.Token
+	userinfo  *statusCounter
+
+	// introspect asks the server whether a token is active, as the
+	// resource server does (nil: the server has no introspection);
+	// introspectsRefresh says that it knows refresh tokens too.
+	introspect         validator
+	introspectsRefresh bool
+
 	// adjust corrects a token as a client of this server must (nil: as is).
 	adjust func(*oauth2.Token) *oauth2.Token
 
@@ -48,7 +70,11 @@ type fixture struct {
 	revokeAccess  func(t *testing.T, tok *oauth2.Token) // the access token only
 	revokeRefresh func(t *testing.T, tok *oauth2.Token) // the refresh token, so that refreshing fails
 	expireAccess  func(t *testing.T)                    // every access token issued so far
+	expireBy      func(t *testing.T, ago time.Duration) // as expireAccess, their expiry ago in the past (oidc-provider)
 	rotates       bool                                  // each refresh returns a new refresh token
+	// reuseDetection: a rotated-away refresh token, used again, revokes
+	// the whole lineage (RFC 9700 §4.14.2).
+	reuseDetection bool
 }
 
 // loopbackClient returns a client on its own transport, whose idle
@@ -59,13 +85,13 @@ func loopbackClient(t *testing.T) *http.Client {
 	return &http.Client{Transport: tr, Timeout: 10 * time.Second}
 }
 
-// refresher is bearer.OAuth2(cfg), sending its token requests through the
-// fixture's loopback client (the x/oauth2 way: the context's HTTPClient)
-// and applying the server's adjustment to what it returns.
+// refresher is bearer.OAuth2(cfg) with the server's adjustment applied to
+// what it returns. Its token requests go through the Transport's
+// TokenClient, the fixture's loopback client (see newClient).
 func (f *fixture) refresher(cfg *oauth2.Config) bearer.Refresher {
 	r := bearer.OAuth2(cfg)
 	return bearer.RefresherFunc(func(ctx context.Context, cur *oauth2.Token) (*oauth2.Token, error) {
-		tok, err := r.Refresh(context.WithValue(ctx, oauth2.HTTPClient, f.hc), cur)
+		tok, err := r.Refresh(ctx, cur)
 		if err == nil && f.adjust != nil {
 			tok = f.adjust(tok)
 		}
@@ -73,10 +99,22 @@ func (f *fixture) refresher(cfg *oauth2.Config) bearer.Refresher {
 	})
 }
 
+// clientCredentials is bearer.FromTokenSource over the fixture's
+// confidential client.
+func (f *fixture) clientCredentials() bearer.Refresher {
+	return bearer.FromTokenSource(f.service.TokenSource)
+}
+
 // directRefresh asks the token endpoint for a refresh with rt, outside any
 // Transport, to see what the server thinks of rt.
 func (f *fixture) directRefresh(t *testing.T, rt string) (*oauth2.Token, error) {
-	ctx := context.WithValue(t.Context(), oauth2.HTTPClient, f.hc)
+	return f.directRefreshVia(t, f.hc, rt)
+}
+
+// directRefreshVia is directRefresh through hc, such as a dpop.Key's client
+// for a bound refresh token.
+func (f *fixture) directRefreshVia(t *testing.T, hc *http.Client, rt string) (*oauth2.Token, error) {
+	ctx := context.WithValue(t.Context(), oauth2.HTTPClient, hc)
 	return f.cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: rt}).Token()
 }
 
@@ -94,21 +132,50 @@ type client struct {
 type clientOptions struct {
 	cfg   *oauth2.Config // nil: the fixture's
 	store store.Store    // nil: in-memory
+	// refresher, when set, replaces bearer.OAuth2 over cfg, and the client
+	// starts with no token instead of the login's.
+	refresher bearer.Refresher
+	dpop      *dpop.Key     // Config.DPoP
+	login     *oauth2.Token // nil: the fixture's
+	// revoke makes the refresher an OAuth2Refresher that revokes at the
+	// server's revocation endpoint, so that Logout ends the session there.
+	revoke bool
+}
+
+// revocable is the fixture's refresher with an OAuth2Refresher's Revoke.
+type revocable struct {
+	bearer.Refresher
+	revoker *bearer.OAuth2Refresher
+}
+
+func (r revocable) Revoke(ctx context.Context, tok *oauth2.Token) error {
+	return r.revoker.Revoke(ctx, tok)
 }
 
 // newClient builds a Transport on bearer.OAuth2 and logs it in with the
-// fixture's token.
+// fixture's token, or on opts.refresher with no token.
 func (f *fixture) newClient(t *testing.T, opts clientOptions) *client {
 	t.Helper()
 	cfg := opts.cfg
 	if cfg == nil {
 		cfg = f.cfg
 	}
+	refresher := opts.refresher
+	if refresher == nil {
+		refresher = f.refresher(cfg)
+	}
+	if opts.revoke {
+		refresher = revocable{refresher, &bearer.OAuth2Refresher{Config: cfg, RevocationURL: f.meta.Revocation}}
+	}
 	c := &client{}
 	tr, err := bearer.New(bearer.Config{
-		Refresher: f.refresher(cfg),
+		Refresher: refresher,
 		Store:     opts.store,
 		Base:      f.hc.Transport,
+		// Token requests go through the loopback client, with the key's
+		// proofs when there is a key.
+		TokenClient: f.hc,
+		DPoP:        opts.dpop,
 		OnLogout: func(_ context.Context, err error) {
 			c.mu.Lock()
 			c.logoutErr = err
@@ -123,8 +190,12 @@ func (f *fixture) newClient(t *testing.T, opts clientOptions) *client {
 		},
 	})
 	require.NoError(t, err)
-	if opts.store == nil || !stored(t, opts.store) {
-		require.NoError(t, tr.SetToken(t.Context(), f.login))
+	if opts.refresher == nil && (opts.store == nil || !stored(t, opts.store)) {
+		tok := opts.login
+		if tok == nil {
+			tok = f.login
+		}
+		require.NoError(t, tr.SetToken(t.Context(), tok))
 	}
 	c.tr = tr
 	return c
@@ -151,7 +222,12 @@ func (c *client) lastLogoutErr() error {
 // get calls the protected resource through the Transport and returns the
 // status, or the error of RoundTrip.
 func (c *client) get(ctx context.Context, f *fixture) (int, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, f.api.url(), nil)
+	return c.call(ctx, f.api.url())
+}
+
+// call is get with another URL.
+func (c *client) call(ctx context.Context, u string) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return 0, err
 	}
@@ -193,6 +269,17 @@ func together(t *testing.T, f *fixture, n int, clients ...*client) []result {
 		out = append(out, <-results)
 	}
 	return out
+}
+
+// allSucceed sends n calls at once through the clients, as together
+// does, and checks that every one got a 200.
+func allSucceed(t *testing.T, f *fixture, n int, clients ...*client) {
+	t.Helper()
+	for i, r := range together(t, f, n, clients...) {
+		if assert.NoError(t, r.err, "call %d", i) {
+			assert.Equal(t, http.StatusOK, r.status, "call %d", i)
+		}
+	}
 }
 
 // assertNoTokenIn checks that err's message leaks none of the tokens.

@@ -52,8 +52,17 @@ type user struct{ name, password string }
 // login runs the authorization-code flow with PKCE (RFC 7636, S256) the way
 // a browser would, headlessly: it follows the provider's redirects, fills in
 // and submits its login form if it shows one, stops at the redirect URI and
-// exchanges the code for a token pair.
-func login(t *testing.T, hc *http.Client, cfg *oauth2.Config, who user) *oauth2.Token {
+// exchanges the code for a token pair. opts go into the authorization
+// request.
+func login(t *testing.T, hc *http.Client, cfg *oauth2.Config, who user, opts ...oauth2.AuthCodeOption) *oauth2.Token {
+	t.Helper()
+	return loginExchanging(t, hc, hc, cfg, who, opts...)
+}
+
+// loginExchanging is login with the code exchanged through the client
+// exchange, such as a dpop.Key's client, whose proofs bind the tokens to
+// the key.
+func loginExchanging(t *testing.T, hc, exchange *http.Client, cfg *oauth2.Config, who user, opts ...oauth2.AuthCodeOption) *oauth2.Token {
 	t.Helper()
 	jar, err := cookiejar.New(nil)
 	require.NoError(t, err)
@@ -72,7 +81,7 @@ func login(t *testing.T, hc *http.Client, cfg *oauth2.Config, who user) *oauth2.
 	}
 	verifier := oauth2.GenerateVerifier()
 	state := oauth2.GenerateVerifier() // any unguessable string
-	resp, err := browser.Get(cfg.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier)))
+	resp, err := browser.Get(cfg.AuthCodeURL(state, append(opts, oauth2.S256ChallengeOption(verifier))...))
 	require.NoError(t, err)
 	for pages := 0; resp.Header.Get("Location") == "" || !strings.HasPrefix(resp.Header.Get("Location"), cfg.RedirectURL); pages++ {
 		require.Less(t, pages, 3, "the login did not reach the redirect URI")
@@ -91,7 +100,7 @@ func login(t *testing.T, hc *http.Client, cfg *oauth2.Config, who user) *oauth2.
 	code := back.Query().Get("code")
 	require.NotEmpty(t, code, "no code in the redirect (error=%q)", back.Query().Get("error"))
 
-	ctx := context.WithValue(t.Context(), oauth2.HTTPClient, hc)
+	ctx := context.WithValue(t.Context(), oauth2.HTTPClient, exchange)
 	tok, err := cfg.Exchange(ctx, code, oauth2.VerifierOption(verifier))
 	require.NoError(t, err, "exchanging the code")
 	require.NotEmpty(t, tok.AccessToken)

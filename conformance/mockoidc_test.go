@@ -25,9 +25,14 @@ var mock = provider{
 	name:    "github.com/oauth2-proxy/mockoidc",
 	version: "v0.0.0-20261103160011-e06ed0b7cb7f",
 	start:   startMock,
+	noDPoP:  "mockoidc has no DPoP (RFC 9449)",
 	unsupported: map[string]string{
 		"reactive-after-revocation": "mockoidc has no revocation endpoint (RFC 7009) and its access tokens are " +
 			"stateless JWTs: its only server-side state is the session, and dropping it kills the refresh token too",
+		"reused-refresh-token-logs-out-once": "mockoidc does not rotate refresh tokens: one used twice is still good, " +
+			"so there is no reuse to refuse",
+		"client-credentials": "mockoidc has no client credentials grant",
+		"logout-revokes":     "mockoidc has no revocation endpoint (RFC 7009) and no introspection (RFC 7662)",
 	},
 }
 
@@ -133,23 +138,23 @@ func mockExpiry(tok *oauth2.Token) *oauth2.Token {
 // mockUserinfo validates a token by calling the userinfo endpoint with it,
 // which checks the JWT's signature and expiry against the server's clock.
 func mockUserinfo(hc *http.Client, endpoint string) validator {
-	return func(ctx context.Context, token string) (bool, error) {
+	return func(ctx context.Context, token string) (tokenState, error) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint, nil)
 		if err != nil {
-			return false, err
+			return tokenState{}, err
 		}
 		req.Header.Set("Authorization", "Bearer "+token)
 		resp, err := hc.Do(req)
 		if err != nil {
-			return false, err
+			return tokenState{}, err
 		}
 		resp.Body.Close()
 		switch resp.StatusCode {
 		case http.StatusOK:
-			return true, nil
+			return tokenState{active: true}, nil
 		case http.StatusUnauthorized:
-			return false, nil
+			return tokenState{}, nil
 		}
-		return false, errors.New("userinfo answered " + resp.Status)
+		return tokenState{}, errors.New("userinfo answered " + resp.Status)
 	}
 }

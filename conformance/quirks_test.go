@@ -22,18 +22,44 @@ import (
 // answer.
 func tokenCall(t *testing.T, f *fixture, form url.Values, basic bool) (int, map[string]any) {
 	t.Helper()
+	status, body, _ := tokenCallWithProof(t, f, form, basic, "")
+	return status, body
+}
+
+// tokenCallWithProof is tokenCall with a DPoP proof when proof is not
+// empty; it returns the response's headers too.
+func tokenCallWithProof(t *testing.T, f *fixture, form url.Values, basic bool, proof string) (int, map[string]any, http.Header) {
+	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, f.cfg.Endpoint.TokenURL, strings.NewReader(form.Encode()))
 	require.NoError(t, err)
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	if basic {
 		req.SetBasicAuth(url.QueryEscape(f.cfg.ClientID), url.QueryEscape(f.cfg.ClientSecret))
 	}
+	if proof != "" {
+		req.Header.Set("DPoP", proof)
+	}
 	resp, err := f.hc.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	var body map[string]any
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&body), "the token endpoint answers JSON")
-	return resp.StatusCode, body
+	return resp.StatusCode, body, resp.Header
+}
+
+// departure is one way a server departs from the RFCs or from what its
+// documentation says, pinned down on the wire.
+type departure struct {
+	name  string
+	check func(t *testing.T, f *fixture)
+}
+
+// departures runs each check on a server of its own from p, whose access
+// tokens live ttl.
+func departures(t *testing.T, p *provider, ttl time.Duration, ds []departure) {
+	for _, d := range ds {
+		t.Run(d.name, func(t *testing.T) { d.check(t, p.start(t, ttl)) })
+	}
 }
 
 // refreshForm is a refresh_token grant with the client's credentials in the
@@ -49,10 +75,7 @@ func refreshForm(f *fixture, rt string) url.Values {
 
 func TestMockOIDCDepartures(t *testing.T) {
 	const ttl = 10 * time.Minute
-	tests := []struct {
-		name  string
-		check func(t *testing.T, f *fixture)
-	}{
+	departures(t, &mock, ttl, []departure{
 		{"expires_in is in nanoseconds", func(t *testing.T, f *fixture) {
 			status, body := tokenCall(t, f, refreshForm(f, f.login.RefreshToken), false)
 			require.Equal(t, http.StatusOK, status)
@@ -107,10 +130,7 @@ func TestMockOIDCDepartures(t *testing.T) {
 			assert.Equal(t, "invalid_client", body["error"])
 			assert.Contains(t, body["error_description"], "not-the-client-secret")
 		}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) { tt.check(t, mock.start(t, ttl)) })
-	}
+	})
 }
 
 // mockRawExpiry is the Expiry that x/oauth2 alone computes for a mockoidc
@@ -123,10 +143,7 @@ func mockRawExpiry(t *testing.T, f *fixture) time.Time {
 }
 
 func TestZitadelDepartures(t *testing.T) {
-	tests := []struct {
-		name  string
-		check func(t *testing.T, f *fixture)
-	}{
+	departures(t, &zitadel, time.Minute, []departure{
 		{"expires_in is rounded down", func(t *testing.T, f *fixture) {
 			status, body := tokenCall(t, f, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {f.login.RefreshToken}}, true)
 			require.Equal(t, http.StatusOK, status)
@@ -157,22 +174,34 @@ func TestZitadelDepartures(t *testing.T) {
 		{"a refresh revokes the previous access token", func(t *testing.T, f *fixture) {
 			_, err := f.directRefresh(t, f.login.RefreshToken)
 			require.NoError(t, err)
-			active, err := f.api.validate(t.Context(), f.login.AccessToken)
+			st, err := f.api.validate(t.Context(), f.login.AccessToken)
 			require.NoError(t, err)
-			assert.False(t, active, "requests in flight with the old token get 401")
+			assert.False(t, st.active, "requests in flight with the old token get 401")
 		}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) { tt.check(t, zitadel.start(t, time.Minute)) })
-	}
+	})
 }
 
-// TestVersions checks that the versions the tests report are the ones in
-// go.mod.
+// TestVersions checks that the versions the tests report are the ones
+// pinned: in go.mod for a Go module, in its package-lock.json for an npm
+// package.
 func TestVersions(t *testing.T) {
 	mod, err := os.ReadFile("go.mod")
 	require.NoError(t, err)
 	for _, p := range providers {
-		assert.Contains(t, string(mod), p.name+" "+p.version, p.short)
+		if p.pinned == "" {
+			assert.Contains(t, string(mod), p.name+" "+p.version, p.short)
+			continue
+		}
+		raw, err := os.ReadFile(p.pinned)
+		require.NoError(t, err)
+		var lock struct {
+			Packages map[string]struct {
+				Version      string            `json:"version"`
+				Dependencies map[string]string `json:"dependencies"`
+			} `json:"packages"`
+		}
+		require.NoError(t, json.Unmarshal(raw, &lock), p.pinned)
+		assert.Equal(t, p.version, lock.Packages[""].Dependencies[p.name], "%s: package.json pins the exact version", p.short)
+		assert.Equal(t, p.version, lock.Packages["node_modules/"+p.name].Version, "%s: the lockfile installs it", p.short)
 	}
 }

@@ -1,8 +1,11 @@
 package conformance
 
 import (
+	"context"
 	"errors"
 	"net/http"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,13 +19,14 @@ import (
 )
 
 // providers are the servers under test.
-var providers = []provider{zitadel, mock}
+var providers = []provider{zitadel, mock, oidcProvider}
 
 // scenarios run against every provider, each on a fresh server.
 var scenarios = []struct {
 	name string
 	run  func(t *testing.T, p provider)
 }{
+	{"login-with-pkce", loginWithPKCE},
 	{"proactive-refresh", proactiveRefresh},
 	{"reactive-after-revocation", reactiveAfterRevocation},
 	{"reactive-after-expiry", reactiveAfterExpiry},
@@ -30,6 +34,15 @@ var scenarios = []struct {
 	{"rotation-two-transports-one-store", rotationSharedStore},
 	{"revoked-refresh-token-logs-out-once", revokedRefreshToken},
 	{"wrong-client-credentials", wrongClientCredentials},
+	{"reused-refresh-token-logs-out-once", reusedRefreshToken},
+	{"64-concurrent-through-expiries", concurrentThroughExpiries},
+	{"client-credentials", clientCredentials},
+	{"logout-revokes", logoutRevokes},
+	{"dpop-login-with-pkce", dpopLoginWithPKCE},
+	{"dpop-nonces-at-token-endpoint-and-userinfo", dpopNonces},
+	{"dpop-64-concurrent-through-expiries", dpopThroughExpiries},
+	{"dpop-client-credentials", dpopClientCredentials},
+	{"dpop-logout-revokes", dpopLogoutRevokes},
 }
 
 func TestConformance(t *testing.T) {
@@ -40,6 +53,9 @@ func TestConformance(t *testing.T) {
 				t.Run(sc.name, func(t *testing.T) {
 					if why, ok := p.unsupported[sc.name]; ok {
 						t.Skip("unsupported: " + why)
+					}
+					if strings.HasPrefix(sc.name, "dpop-") && p.noDPoP != "" {
+						t.Skip("unsupported: " + p.noDPoP)
 					}
 					sc.run(t, p)
 				})
@@ -119,11 +135,7 @@ func rotation64Concurrent(t *testing.T, p provider) {
 	f := p.start(t, longTTL)
 	c := f.newClient(t, clientOptions{})
 	f.expireAccess(t)
-	for i, r := range together(t, f, 64, c) {
-		if assert.NoError(t, r.err, "call %d", i) {
-			assert.Equal(t, http.StatusOK, r.status, "call %d", i)
-		}
-	}
+	allSucceed(t, f, 64, c)
 	assert.Equal(t, 1, f.grants.refreshes(), "one refresh for 64 calls")
 	assert.Positive(t, f.api.rejected.Load(), "the expired token was refused at least once")
 	assert.Zero(t, c.logouts.Load())
@@ -139,11 +151,7 @@ func rotationSharedStore(t *testing.T, p provider) {
 	a := f.newClient(t, clientOptions{store: shared})
 	b := f.newClient(t, clientOptions{store: shared})
 	f.expireAccess(t)
-	for i, r := range together(t, f, 64, a, b) {
-		if assert.NoError(t, r.err, "call %d", i) {
-			assert.Equal(t, http.StatusOK, r.status, "call %d", i)
-		}
-	}
+	allSucceed(t, f, 64, a, b)
 	assert.Equal(t, 1, f.grants.refreshes(), "one refresh for both Transports")
 	assert.Zero(t, a.logouts.Load()+b.logouts.Load())
 	checkRotation(t, f, a)
@@ -175,6 +183,15 @@ func revokedRefreshToken(t *testing.T, p provider) {
 	f := p.start(t, longTTL)
 	c := f.newClient(t, clientOptions{})
 	f.revokeRefresh(t, f.login)
+	loggedOutOnce(t, f, c, 1)
+}
+
+// loggedOutOnce: 16 calls at once need a refresh that the server refuses
+// with invalid_grant. The one shared refresh (the wantRefreshes-th that the
+// server sees) ends the session: OnLogout runs exactly once, every call fails
+// with a permanent error, and later calls fail fast without asking again.
+func loggedOutOnce(t *testing.T, f *fixture, c *client, wantRefreshes int) {
+	t.Helper()
 	for i, r := range together(t, f, 16, c) {
 		require.Error(t, r.err, "call %d", i)
 		assert.ErrorIs(t, r.err, bearer.ErrLoggedOut, "call %d", i)
@@ -185,11 +202,11 @@ func revokedRefreshToken(t *testing.T, p provider) {
 	}
 	assert.Equal(t, int32(1), c.logouts.Load(), "OnLogout runs once")
 	assert.Equal(t, "invalid_grant", refreshError(t, c.lastLogoutErr()).Code)
-	assert.Equal(t, 1, f.grants.refreshes(), "one refresh for 16 calls")
+	assert.Equal(t, wantRefreshes, f.grants.refreshes(), "one refresh for 16 calls")
 
 	_, err := c.get(t.Context(), f)
 	assert.ErrorIs(t, err, bearer.ErrLoggedOut, "logged out until SetToken")
-	assert.Equal(t, 1, f.grants.refreshes(), "a logged-out Transport does not ask again")
+	assert.Equal(t, wantRefreshes, f.grants.refreshes(), "a logged-out Transport does not ask again")
 	assert.Equal(t, int32(1), c.logouts.Load())
 }
 
@@ -217,4 +234,179 @@ func wrongClientCredentials(t *testing.T, p provider) {
 
 	_, err = f.directRefresh(t, f.login.RefreshToken)
 	assert.NoError(t, err, "the refresh token was not spent by the refused client")
+}
+
+// loginWithPKCE: the fixture's login went through the server's
+// authorization-code flow with PKCE (S256); its access token works at the
+// resource as it is, and its refresh token at the token endpoint.
+func loginWithPKCE(t *testing.T, p provider) {
+	f := p.start(t, longTTL)
+	require.NotEmpty(t, f.login.RefreshToken)
+	assert.WithinDuration(t, time.Now().Add(longTTL), f.login.Expiry, time.Minute, "the expiry the server announced")
+	c := f.newClient(t, clientOptions{})
+	status, err := c.get(t.Context(), f)
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, status)
+	assert.Empty(t, c.refreshReasons(), "the login's token is used as it is")
+	assert.Zero(t, f.grants.refreshes())
+	_, err = f.directRefresh(t, f.login.RefreshToken)
+	assert.NoError(t, err, "the login's refresh token is good")
+}
+
+// reusedRefreshToken: another holder of the same refresh token, with no
+// shared store (a copy on another machine, or a thief), refreshes first. On
+// a rotating server the Transport's refresh token is now spent, and its next
+// refresh presents it again: the server refuses it (invalid_grant) and the
+// session ends in exactly one logout. On a server with reuse detection the
+// reuse has also revoked the other holder's new refresh token.
+func reusedRefreshToken(t *testing.T, p provider) {
+	f := p.start(t, longTTL)
+	c := f.newClient(t, clientOptions{})
+	other, err := f.directRefresh(t, f.login.RefreshToken)
+	require.NoError(t, err, "the other holder's refresh")
+	f.expireAccess(t)
+	loggedOutOnce(t, f, c, 2)
+
+	_, err = f.directRefresh(t, other.RefreshToken)
+	if f.reuseDetection {
+		var re *oauth2.RetrieveError
+		require.True(t, errors.As(err, &re), "the lineage must be revoked after the reuse, got %v", err)
+		assert.Equal(t, "invalid_grant", re.ErrorCode)
+	} else {
+		assert.NoError(t, err, "a server without reuse detection keeps the other holder's token")
+	}
+}
+
+// concurrentThroughExpiries: 64 goroutines call through one Transport for
+// several lifetimes of a short access token. Every call succeeds, the
+// refreshes happen one per generation (a second refresh of a rotated token
+// would end the grant on a server with reuse detection), there is no logout,
+// and the grant is alive at the end.
+func concurrentThroughExpiries(t *testing.T, p provider) {
+	f := p.start(t, soakTTL)
+	c := f.newClient(t, clientOptions{})
+	throughExpiries(t, f, c, f.resourceTarget(), f.hc)
+}
+
+// soakTTL is the access token lifetime of the runs through expiries.
+const soakTTL = 3 * time.Second
+
+// target is where a scenario's calls go, and how many it accepted.
+type target struct {
+	url      string
+	accepted func() int64
+}
+
+func (f *fixture) resourceTarget() target { return target{f.api.url(), f.api.accepted.Load} }
+
+// throughExpiries runs 64 workers through c against tg for three and a half
+// lifetimes of the fixture's soakTTL tokens and checks what
+// concurrentThroughExpiries says. The final check that the grant is alive
+// refreshes through tokenClient, which spends the Transport's refresh
+// token: it returns the token the Transport held, and c is not to be used
+// after.
+func throughExpiries(t *testing.T, f *fixture, c *client, tg target, tokenClient *http.Client) *oauth2.Token {
+	t.Helper()
+	const (
+		runFor  = 3*soakTTL + soakTTL/2
+		workers = 64
+		pace    = 50 * time.Millisecond // per worker: bounded load on a shared machine
+	)
+	ctx, cancel := context.WithTimeout(t.Context(), runFor+30*time.Second)
+	defer cancel()
+	stop := time.Now().Add(runFor)
+	var calls, failures atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			tick := time.NewTicker(pace)
+			defer tick.Stop()
+			for time.Now().Before(stop) {
+				calls.Add(1)
+				if status, err := c.call(ctx, tg.url); err != nil || status != http.StatusOK {
+					failures.Add(1)
+				}
+				<-tick.C
+			}
+		})
+	}
+	wg.Wait()
+
+	t.Logf("%d calls, %d refreshes", calls.Load(), f.grants.refreshes())
+	assert.Zero(t, failures.Load(), "every call succeeds")
+	assert.Equal(t, calls.Load(), tg.accepted(), "each call accepted once, retried or not")
+	assert.GreaterOrEqual(t, f.grants.refreshes(), int(runFor/soakTTL), "a refresh for each lifetime at least")
+	assert.Len(t, c.refreshReasons(), f.grants.refreshes(), "each shared refresh asked the server once")
+	assert.Zero(t, c.logouts.Load(), "logged out: %v", c.lastLogoutErr())
+	tok, err := c.tr.Token(t.Context())
+	require.NoError(t, err)
+	_, err = f.directRefreshVia(t, tokenClient, tok.RefreshToken)
+	assert.NoError(t, err, "the grant is alive: the refresh token the Transport holds is good")
+	return tok
+}
+
+// clientCredentials: a Transport on bearer.FromTokenSource over the client
+// credentials grant starts with no token and fetches one; when the server
+// expires it, 64 calls at once share one new client credentials grant.
+func clientCredentials(t *testing.T, p provider) {
+	f := p.start(t, longTTL)
+	require.NotNil(t, f.service, "no confidential client wired")
+	c := f.newClient(t, clientOptions{refresher: f.clientCredentials()})
+	status, err := c.get(t.Context(), f)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, status)
+	assert.Equal(t, 1, f.grants.count("client_credentials"))
+	assert.Equal(t, []bearer.Reason{bearer.ReasonNoToken}, c.refreshReasons())
+
+	f.expireAccess(t)
+	allSucceed(t, f, 64, c)
+	assert.Equal(t, 2, f.grants.count("client_credentials"), "one new token for 64 calls")
+	assert.Equal(t, []bearer.Reason{bearer.ReasonNoToken, bearer.ReasonRejected}, c.refreshReasons())
+	assert.Zero(t, f.grants.refreshes(), "no refresh_token grant")
+	assert.Zero(t, c.logouts.Load())
+}
+
+// logoutRevokes: Logout through an OAuth2Refresher with the server's
+// revocation endpoint ends the session at the server too (RFC 7009): the
+// server's introspection then says the refresh token is inactive, and the
+// token endpoint refuses it.
+func logoutRevokes(t *testing.T, p provider) {
+	f := p.start(t, longTTL)
+	loggedOutAtServer(t, f, f.newClient(t, clientOptions{revoke: true}), f.login, f.hc)
+}
+
+// loggedOutAtServer: c, logged in with tok, works; after its Logout, tok's
+// refresh token is inactive at the server (where its introspection knows
+// refresh tokens) and refused, through hc, by its token endpoint, and c is
+// logged out without having called OnLogout.
+func loggedOutAtServer(t *testing.T, f *fixture, c *client, tok *oauth2.Token, hc *http.Client) {
+	t.Helper()
+	require.NotNil(t, f.introspect, "a server that runs this scenario introspects (else list it as unsupported)")
+	require.NotEmpty(t, f.meta.Revocation, "a server that runs this scenario revokes (else list it as unsupported)")
+	active := func(token string) bool {
+		st, err := f.introspect(t.Context(), token)
+		require.NoError(t, err)
+		return st.active
+	}
+	status, err := c.get(t.Context(), f)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, status)
+	// zitadel's example storage introspects access tokens only: there the
+	// token endpoint's refusal below is the proof.
+	require.Equal(t, f.introspectsRefresh, active(tok.RefreshToken), "introspection of the live refresh token")
+
+	require.NoError(t, c.tr.Logout(t.Context()), "the local logout and the revocation both succeed")
+
+	if f.introspectsRefresh {
+		assert.False(t, active(tok.RefreshToken), "introspection: the refresh token is revoked")
+	} else {
+		t.Log("the server's introspection does not know refresh tokens; the token endpoint's refusal is the proof")
+	}
+	_, err = f.directRefreshVia(t, hc, tok.RefreshToken)
+	var re *oauth2.RetrieveError
+	require.True(t, errors.As(err, &re), "the token endpoint must refuse a revoked refresh token, got %v", err)
+	assert.Equal(t, "invalid_grant", re.ErrorCode)
+	_, err = c.get(t.Context(), f)
+	assert.ErrorIs(t, err, bearer.ErrLoggedOut)
+	assert.Zero(t, c.logouts.Load(), "Logout does not call OnLogout")
 }

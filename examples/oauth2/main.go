@@ -4,6 +4,11 @@
 // when the server revokes it.
 //
 //	go run ./examples/oauth2
+//	go run ./examples/oauth2 -dpop
+//
+// With -dpop the server binds the tokens to a DPoP key (RFC 9449) and
+// requires its nonces: the login's token requests carry proofs of a key
+// made here, and so do the Transport's requests and refreshes.
 //
 // It starts an OAuth2 server and API in this process (bearertest, on
 // 127.0.0.1), whose authorization page approves at once;
@@ -13,6 +18,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"flag"
 	"fmt"
 	"log"
 	"net/http"
@@ -22,14 +28,30 @@ import (
 
 	"github.com/seamlessauth/bearer"
 	"github.com/seamlessauth/bearer/bearertest"
+	"github.com/seamlessauth/bearer/dpop"
 )
 
 func main() {
+	withDPoP := flag.Bool("dpop", false, "bind the tokens to a DPoP key")
+	flag.Parse()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	srv := bearertest.NewServer(bearertest.Options{AccessTTL: 2 * time.Second, Rotate: true, ReuseDetection: true})
+	srv := bearertest.NewServer(bearertest.Options{AccessTTL: 2 * time.Second, Rotate: true, ReuseDetection: true,
+		DPoP: *withDPoP, DPoPNonce: *withDPoP})
 	defer srv.Close()
 	cfg := srv.Config() // client ID and secret, authorization and token URLs
+
+	// With DPoP, the login's token requests go through a client that signs
+	// a proof of the key for each of them.
+	var key *dpop.Key
+	if *withDPoP {
+		var err error
+		if key, err = dpop.GenerateKey(); err != nil {
+			log.Fatal(err)
+		}
+		ctx = context.WithValue(ctx, oauth2.HTTPClient, key.Client(nil))
+		fmt.Printf("DPoP key %s\n", key)
+	}
 
 	// 1. Log in: send the user to the authorization page, with a PKCE
 	// challenge and a state, and exchange the code that comes back.
@@ -53,6 +75,7 @@ func main() {
 	// 2. From now on the Transport keeps the session alive.
 	tr, err := bearer.New(bearer.Config{
 		Refresher: bearer.OAuth2(cfg),
+		DPoP:      key, // nil without -dpop
 		OnRefresh: func(_ context.Context, ev bearer.RefreshEvent) {
 			if ev.Err != nil {
 				fmt.Printf("  refresh failed (%s): %v\n", ev.Reason, ev.Err)
@@ -83,6 +106,10 @@ func main() {
 	st := srv.Stats()
 	fmt.Printf("server: refreshes %d, 401s %d, reuse detections %d\n",
 		st.Refreshes, st.APIUnauthorized, st.ReuseDetections)
+	if *withDPoP {
+		fmt.Printf("server: DPoP proofs accepted %d, refused %d, nonce requests %d\n",
+			st.DPoPProofs, st.DPoPRejected, st.DPoPNonceChallenges)
+	}
 }
 
 func call(ctx context.Context, client *http.Client, url, what string) {

@@ -81,15 +81,29 @@ func ParseHeader(h http.Header) []Challenge {
 	return out
 }
 
-// Bearer returns the first Bearer challenge (RFC 6750 §3) in h and whether
-// there was one.
-func Bearer(h http.Header) (Challenge, bool) {
+// First returns the first challenge of scheme in h ("Bearer", RFC 6750 §3;
+// "DPoP", RFC 9449 §7.1) and whether there was one.
+func First(h http.Header, scheme string) (Challenge, bool) {
 	for _, c := range ParseHeader(h) {
-		if c.Is("Bearer") {
+		if c.Is(scheme) {
 			return c, true
 		}
 	}
 	return Challenge{}, false
+}
+
+// IsToken reports whether s is an RFC 9110 token, as a method or a scheme
+// is.
+func IsToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !isTchar(s[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 // parser reads one field value from left to right.

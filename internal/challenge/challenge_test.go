@@ -249,10 +249,19 @@ func TestBearer(t *testing.T) {
 			for _, l := range tt.lines {
 				h.Add("WWW-Authenticate", l)
 			}
-			got, ok := Bearer(h)
+			got, ok := First(h, "Bearer")
 			assert.Equal(t, tt.wantOK, ok)
 			assert.Equal(t, tt.want, got)
 		})
+	}
+}
+
+func TestIsToken(t *testing.T) {
+	for s, want := range map[string]bool{
+		"GET": true, "DPoP": true, "x-custom_1.0~!#$%&'*+^`|": true,
+		"": false, "G E T": false, "GET\n": false, "a,b": false, `"a"`: false, "é": false,
+	} {
+		assert.Equal(t, want, IsToken(s), "%q", s)
 	}
 }
 
@@ -264,28 +273,18 @@ func FuzzParse(f *testing.F) {
 		got := Parse(value)
 		assert.Equal(t, got, Parse(value), "not deterministic")
 		for _, c := range got {
-			assert.True(t, isToken(c.Scheme), "scheme %q is not a token", c.Scheme)
+			assert.True(t, IsToken(c.Scheme), "scheme %q is not a token", c.Scheme)
 			assert.False(t, c.Token68 != "" && c.Params != nil, "both token68 and params")
 			assert.True(t, c.Token68 == "" || isToken68(c.Token68), "bad token68 %q", c.Token68)
 			assert.True(t, c.Params == nil || len(c.Params) > 0, "empty non-nil params")
 			for name := range c.Params {
-				assert.True(t, isToken(name), "param name %q is not a token", name)
+				assert.True(t, IsToken(name), "param name %q is not a token", name)
 				assert.Equal(t, strings.ToLower(name), name, "param name not lower-case")
 			}
 		}
 		// What was read survives a round trip through its canonical form.
 		assert.Equal(t, got, Parse(format(got)), "round trip of %q", format(got))
 	})
-}
-
-// isToken reports whether s is a non-empty RFC 9110 token.
-func isToken(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if !isTchar(s[i]) {
-			return false
-		}
-	}
-	return s != ""
 }
 
 // isToken68 reports whether s matches the token68 grammar.
