@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/seamlessauth/bearer/dpop"
 	"github.com/seamlessauth/bearer/internal/challenge"
 	"github.com/seamlessauth/bearer/store"
 )
@@ -48,15 +49,29 @@ type Config struct {
 	// first.
 	TokenClient *http.Client
 
+	// DPoP, if set, is the key that proves possession of DPoP-bound tokens
+	// (RFC 9449). A token whose token_type is DPoP is then sent as
+	// "Authorization: DPoP <token>" with a new proof in the DPoP header at
+	// every send (retries and redirect hops included), and every token
+	// request of the package's refreshers carries a proof too, so that the
+	// server binds the tokens it issues to the key. A token the server
+	// issued as Bearer is sent as Bearer (see the package documentation for
+	// refusing it). Without a key, a DPoP-bound token is never sent. Token
+	// requests through an Endpoint's own HTTPClient get proofs only if that
+	// client is one from [dpop.Key.Client].
+	DPoP *dpop.Key
+
 	// OnLogout is called when the refresh token is rejected (invalid_grant
 	// and the like) or another holder of the store logged out, once per
 	// token lineage, after the store lock is released and before any request
 	// that failed with it returns. It is never called for a transient
 	// failure, a store error or a panic. It may run on a background
 	// refresh's goroutine; a panic in it is logged and goes no further.
-	// Requests that fail with the logout wait for it to return; if it calls
-	// the Transport (Token, a request), it must pass its ctx, which is
-	// answered at once, or it waits for itself until its own context ends.
+	// Requests that fail with the logout wait for it to return, and so does
+	// a SetToken that ends the logout. If it calls the Transport (Token,
+	// SetToken, a request), it must pass its ctx, which is answered at once,
+	// or it waits for itself until its own context ends (SetToken: at most
+	// RefreshTimeout).
 	OnLogout func(ctx context.Context, err error)
 
 	// Leeway is how long before its expiry a token becomes stale and is
@@ -189,7 +204,10 @@ func (cfg Config) validate() (Config, error) {
 }
 
 // defaultShouldRefresh: a 401 whose challenges, if any, include a Bearer
-// challenge that blames the token (RFC 6750 §3.1) or gives no error at all.
+// challenge (RFC 6750 §3.1) or, for a request sent with a DPoP-bound token,
+// a DPoP challenge (RFC 9449 §7.1) that blames the token or gives no error
+// at all. A DPoP challenge that blames the proof (invalid_dpop_proof) or
+// asks for a nonce (use_dpop_nonce) is not the token's fault.
 func defaultShouldRefresh(resp *http.Response) bool {
 	if resp.StatusCode != http.StatusUnauthorized {
 		return false
@@ -197,13 +215,31 @@ func defaultShouldRefresh(resp *http.Response) bool {
 	if len(resp.Header.Values("Www-Authenticate")) == 0 {
 		return true
 	}
-	c, ok := challenge.Bearer(resp.Header)
-	if !ok {
-		return false
+	var code string
+	found := false
+	if sentDPoP(resp.Request) {
+		code, found = dpop.ChallengeError(resp.Header)
 	}
-	switch strings.ToLower(c.Param("error")) {
+	if !found { // a Bearer request, or a DPoP one answered in Bearer words
+		c, ok := challenge.First(resp.Header, "Bearer")
+		if !ok {
+			return false
+		}
+		code = c.Param("error")
+	}
+	switch strings.ToLower(code) {
 	case "", "invalid_token":
 		return true
 	}
 	return false
+}
+
+// sentDPoP reports whether req, the request a response answers, carried a
+// DPoP-bound token.
+func sentDPoP(req *http.Request) bool {
+	if req == nil {
+		return false
+	}
+	scheme, _, _ := strings.Cut(req.Header.Get("Authorization"), " ")
+	return strings.EqualFold(scheme, "DPoP")
 }

@@ -74,7 +74,9 @@
 // Transport's; a panic in any of them fails that refresh with an error (and
 // one error record in the log), never the process. [Transport.SetToken] and
 // [Transport.Logout] hold the store's lock, so that no refresh elsewhere
-// undoes them; Config.OnLogout runs after that lock is released.
+// undoes them; Config.OnLogout runs after that lock is released, and a
+// SetToken that comes while it runs returns after it. A Logout whose
+// Refresher is a [Revoker] then revokes the token at the server.
 //
 // # Many users
 //
@@ -84,6 +86,29 @@
 // user's store, would send it. A request that names nobody fails with
 // [ErrNoIdentity]. Idle users are dropped from memory and reloaded from
 // their store on their next request.
+//
+// # Sender-constrained tokens (DPoP)
+//
+// With Config.DPoP, a [dpop.Key], tokens the server binds to the key (RFC
+// 9449; token_type DPoP) are sent as "Authorization: DPoP <token>" with a
+// new proof in the DPoP header at every send, the retry after a 401 and
+// each redirect hop included; token requests carry proofs too, so that the
+// refresh token stays bound. Nonces that servers give (the DPoP-Nonce
+// header of any response) are kept per origin, and a request that a server
+// answers with use_dpop_nonce is sent once more with the new nonce. A
+// DPoP-bound token is never sent as Bearer; without a key it is not sent.
+//
+// A server that ignores DPoP issues Bearer tokens, and they are sent as it
+// issued them. To refuse that, wrap the Refresher and return a permanent
+// error for a token whose TokenType is not DPoP, and check the login's:
+//
+//	refresher := bearer.RefresherFunc(func(ctx context.Context, cur *oauth2.Token) (*oauth2.Token, error) {
+//		tok, err := inner.Refresh(ctx, cur)
+//		if err == nil && !strings.EqualFold(tok.TokenType, "DPoP") {
+//			return nil, bearer.Permanent(errors.New("the server did not bind the token to the key"))
+//		}
+//		return tok, err
+//	})
 //
 // # Departures from the RoundTripper rules
 //

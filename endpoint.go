@@ -22,7 +22,11 @@ import (
 //	200       {"accessToken": "...", "refreshToken": "...", "expiresIn": 3600}
 //
 // refreshToken and expiresIn (seconds) are optional: without a refresh
-// token the old one is kept, without expiresIn the token has no expiry.
+// token the old one is kept, without expiresIn the token has no expiry. An
+// optional tokenType ("DPoP" for a token bound to Config.DPoP's key) gives
+// the token's type; without it the type is left empty, which is Bearer
+// ([oauth2.Token.Type]) except for the refresh of a DPoP-bound token, which
+// a [Transport] keeps DPoP.
 // The whole answer is kept as the token's extra fields ([oauth2.Token.Extra]).
 // Answers larger than 1 MiB are refused with a transient error.
 //
@@ -115,6 +119,9 @@ type EndpointFields struct {
 	// ExpiresIn is the answer's optional lifetime field, in seconds (a
 	// number or a string of one); "expiresIn" by default.
 	ExpiresIn string
+	// TokenType is the answer's optional token type field, "Bearer" or
+	// "DPoP"; "tokenType" by default.
+	TokenType string
 }
 
 func (f EndpointFields) withDefaults() EndpointFields {
@@ -127,6 +134,7 @@ func (f EndpointFields) withDefaults() EndpointFields {
 	def(&f.AccessToken, "accessToken")
 	def(&f.RefreshToken, "refreshToken")
 	def(&f.ExpiresIn, "expiresIn")
+	def(&f.TokenType, "tokenType")
 	return f
 }
 
@@ -243,12 +251,13 @@ func (e *Endpoint) failure(resp *http.Response, body []byte) error {
 }
 
 // oauthError reads the OAuth2 error shape (RFC 6749 §5.2) that most JSON
-// endpoints follow, {"error": code, "error_description": text}, from an
-// answer; a field of another type is ignored.
+// endpoints follow, {"error": code, "error_description": text, "error_uri":
+// uri}, from an answer; a field of another type is ignored.
 func oauthError(resp *http.Response, raw map[string]any) *oauth2.RetrieveError {
 	code, _ := raw["error"].(string)
 	desc, _ := raw["error_description"].(string)
-	return &oauth2.RetrieveError{Response: resp, ErrorCode: code, ErrorDescription: desc}
+	uri, _ := raw["error_uri"].(string)
+	return &oauth2.RetrieveError{Response: resp, ErrorCode: code, ErrorDescription: desc, ErrorURI: uri}
 }
 
 // decodeJSON reads the default answer: a JSON object with the fields named
@@ -269,13 +278,20 @@ func (e *Endpoint) decodeJSON(resp *http.Response, body []byte) (*oauth2.Token, 
 	if access == "" {
 		return nil, fmt.Errorf("the refresh endpoint's answer has no %q string field", f.AccessToken)
 	}
-	tok := &oauth2.Token{AccessToken: access, TokenType: "Bearer"}
+	tok := &oauth2.Token{AccessToken: access}
 	switch v := raw[f.RefreshToken].(type) {
 	case nil:
 	case string:
 		tok.RefreshToken = v
 	default:
 		return nil, fmt.Errorf("the refresh endpoint's %q field is not a string", f.RefreshToken)
+	}
+	switch v := raw[f.TokenType].(type) {
+	case nil: // Bearer, or DPoP for a bound lineage: the Transport keeps its type
+	case string:
+		tok.TokenType = v
+	default:
+		return nil, fmt.Errorf("the refresh endpoint's %q field is not a string", f.TokenType)
 	}
 	secs, ok := seconds(raw[f.ExpiresIn])
 	if !ok {

@@ -305,12 +305,7 @@ func TestEndpointBadRequest(t *testing.T) {
 				OnLogout:  func(context.Context, error) { logouts.Add(1) },
 			}, tok1)
 
-			resp, err := tr.Client().Get("https://api.example.com/")
-			if resp != nil {
-				resp.Body.Close()
-			}
-			re, ok := isRefreshError(err)
-			require.True(t, ok, "want a *RefreshError, got %v", err)
+			re, _ := refreshFailure(t, tr)
 			assert.Equal(t, tt.wantPermanent, re.Permanent)
 			assert.Equal(t, tt.wantAttempts, re.Attempts)
 			assert.Equal(t, http.StatusBadRequest, re.StatusCode)
@@ -333,13 +328,13 @@ func TestEndpointOversizedAnswer(t *testing.T) {
 }
 
 func TestEndpointCloseIdleConnections(t *testing.T) {
-	client := &closeCounter{}
+	client := &fakeBase{respond: status(200)}
 	tr := newTransport(t, bearer.Config{
 		Refresher: &bearer.Endpoint{URL: "https://auth.example.com/refresh", HTTPClient: &http.Client{Transport: client}},
 		Base:      &fakeBase{respond: status(200)},
 	}, tok1)
 	tr.CloseIdleConnections()
-	assert.Equal(t, 1, client.n)
+	assert.Equal(t, 1, client.closes())
 
 	(&bearer.Endpoint{}).CloseIdleConnections() // no client of its own: nothing to close
 }
@@ -364,12 +359,7 @@ func TestEndpointWithoutURL(t *testing.T) {
 		Base:      &fakeBase{respond: status(401)},
 		OnLogout:  func(context.Context, error) { logouts.Add(1) },
 	}, tok1)
-	resp, err := tr.Client().Get("https://api.example.com/")
-	if resp != nil {
-		resp.Body.Close()
-	}
-	re, ok := isRefreshError(err)
-	require.True(t, ok, "want a *RefreshError, got %v", err)
+	re, _ := refreshFailure(t, tr)
 	assert.False(t, re.Permanent)
 	assert.Zero(t, logouts.Load())
 }

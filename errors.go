@@ -138,12 +138,16 @@ var permanentCodes = map[string]bool{
 // transientCodes are the error codes that mean "try again". invalid_request
 // is one on purpose: some servers answer it to the loser of two concurrent
 // refreshes. The others are the words of a server in trouble (RFC 6749
-// §4.1.2.1, RFC 8628 §3.5).
+// §4.1.2.1, RFC 8628 §3.5). The DPoP codes (RFC 9449 §8) blame the proof
+// or ask for a nonce, not the refresh token: a wrong clock or a nonce that
+// changed again must not end the session.
 var transientCodes = map[string]bool{
 	"invalid_request":         true,
 	"server_error":            true,
 	"temporarily_unavailable": true,
 	"slow_down":               true,
+	"invalid_dpop_proof":      true,
+	"use_dpop_nonce":          true,
 }
 
 // recognised reports whether code is one that classify knows.

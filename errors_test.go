@@ -66,10 +66,8 @@ func TestTimeoutsStayTimeouts(t *testing.T) {
 	})
 	t.Run("the refresh ran out of time", func(t *testing.T) {
 		tr := newTransport(t, bearer.Config{Refresher: stuck, Base: &fakeBase{respond: status(200)}, RefreshTimeout: 10 * time.Millisecond}, nil)
-		_, err := tr.Client().Get("https://api.example.com/")
+		re, err := refreshFailure(t, tr)
 		isTimeout(t, err)
-		re, ok := isRefreshError(err)
-		require.True(t, ok, "a *RefreshError: %v", err)
 		assert.False(t, re.Temporary(), "already retried: not for a retry layer to retry")
 	})
 	t.Run("not a timeout", func(t *testing.T) {

@@ -25,7 +25,10 @@ func Settle(t *Transport) { t.bg.Wait() }
 
 // SetPoolClock replaces p's clock, and that of the Transports it builds
 // from then on. Call it before p is used.
-func SetPoolClock(p *Pool, now func() time.Time) { p.now = now }
+func SetPoolClock(p *Pool, now func() time.Time) {
+	start := now()
+	p.proto.now, p.since = now, func() time.Duration { return now().Sub(start) }
+}
 
 // PoolHeld returns how many identities p holds in memory.
 func PoolHeld(p *Pool) int {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/seamlessauth/bearer/store"
 )
 
 // This file is where the Transport calls code of the user's: the Refresher,
@@ -102,12 +104,19 @@ func (t *Transport) callRefresher(ctx context.Context, base *oauth2.Token) (tok 
 	return tok, redact(err, base) // a Refresher of the user's may echo the tokens
 }
 
-// lockStore takes the store's lock. The unlock it returns logs a failure to
-// release instead of returning it.
+// locker returns the store as a Locker, or nil: derived at each use rather
+// than held, which would take a Transport out of its size class.
+func (t *Transport) locker() store.Locker {
+	l, _ := t.store.(store.Locker)
+	return l
+}
+
+// lockStore takes the lock of the store, which is a Locker. The unlock it
+// returns logs a failure to release instead of returning it.
 func (t *Transport) lockStore(ctx context.Context) (unlock func(), err error) {
 	var release func() error
 	err = t.protect(ctx, "store Lock", func() error {
-		release, err = t.locker.Lock(ctx)
+		release, err = t.locker().Lock(ctx)
 		return err
 	})
 	if err != nil {
@@ -123,7 +132,7 @@ func (t *Transport) lockStore(ctx context.Context) (unlock func(), err error) {
 
 func (t *Transport) loadStore(ctx context.Context) (tok *oauth2.Token, err error) {
 	err = t.protect(ctx, "store Load", func() error {
-		tok, err = t.cfg.Store.Load(ctx)
+		tok, err = t.store.Load(ctx)
 		return err
 	})
 	return tok, err
@@ -133,12 +142,12 @@ func (t *Transport) loadStore(ctx context.Context) (tok *oauth2.Token, err error
 func (t *Transport) saveStore(ctx context.Context, tok *oauth2.Token) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
 	defer cancel()
-	return t.protect(ctx, "store Save", func() error { return t.cfg.Store.Save(ctx, tok) }, tok)
+	return t.protect(ctx, "store Save", func() error { return t.store.Save(ctx, tok) }, tok)
 }
 
 // clearStore clears the store under a deadline of its own.
 func (t *Transport) clearStore(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
 	defer cancel()
-	return t.protect(ctx, "store Clear", func() error { return t.cfg.Store.Clear(ctx) })
+	return t.protect(ctx, "store Clear", func() error { return t.store.Clear(ctx) })
 }

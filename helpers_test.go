@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,38 +24,131 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// fakeBase is a recording base RoundTripper. Like a real transport it reads
-// and closes each request body; it answers with respond.
+// fakeBase is the recording base RoundTripper every test uses. It answers
+// each request with respond or, when respond is nil, sends it on to next (a
+// real transport, which reads and closes the body itself); when it answers
+// itself, it reads and closes the request body first, as a real transport
+// does. It records every request with the Authorization it carried, its body
+// (the one it read, or, when it sends the request on, a copy from GetBody if
+// the request has one) and what it answered, and then calls observe, if set,
+// with that record. It counts its CloseIdleConnections calls, calls
+// onIdleClose, if set, with that count, and passes them on to next. Set the
+// hooks before use.
 type fakeBase struct {
-	respond func(req *http.Request) (*http.Response, error)
+	respond     func(req *http.Request) (*http.Response, error)
+	next        http.RoundTripper
+	observe     func(seenRequest)
+	onIdleClose func(n int)
 
-	mu   sync.Mutex
-	seen []seenRequest
+	mu         sync.Mutex
+	seen       []seenRequest
+	idleCloses int
 }
 
+// seenRequest is one request a fakeBase got, and its answer.
 type seenRequest struct {
 	req  *http.Request
 	auth string
 	body string
+	resp *http.Response
+	err  error
 }
 
 func (f *fakeBase) RoundTrip(req *http.Request) (*http.Response, error) {
 	var body []byte
-	if req.Body != nil {
+	switch {
+	case f.respond != nil && req.Body != nil:
 		body, _ = io.ReadAll(req.Body)
 		req.Body.Close()
+	case f.respond == nil && req.GetBody != nil:
+		if copied, err := req.GetBody(); err == nil {
+			body, _ = io.ReadAll(copied)
+			copied.Close()
+		}
 	}
 	f.mu.Lock()
+	i := len(f.seen)
 	f.seen = append(f.seen, seenRequest{req: req, auth: req.Header.Get("Authorization"), body: string(body)})
 	f.mu.Unlock()
-	return f.respond(req)
+
+	var resp *http.Response
+	var err error
+	if f.respond != nil {
+		resp, err = f.respond(req)
+	} else {
+		resp, err = f.next.RoundTrip(req)
+	}
+
+	f.mu.Lock()
+	f.seen[i].resp, f.seen[i].err = resp, err
+	s := f.seen[i]
+	f.mu.Unlock()
+	if f.observe != nil {
+		f.observe(s)
+	}
+	return resp, err
 }
 
+// requests returns what the base got so far, in order.
 func (f *fakeBase) requests() []seenRequest {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]seenRequest(nil), f.seen...)
 }
+
+// count returns how many requests the base got.
+func (f *fakeBase) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.seen)
+}
+
+// last returns the latest request the base got; it fails the test if there
+// was none.
+func (f *fakeBase) last(t *testing.T) seenRequest {
+	t.Helper()
+	seen := f.requests()
+	require.NotEmpty(t, seen, "no request reached the base")
+	return seen[len(seen)-1]
+}
+
+func (f *fakeBase) CloseIdleConnections() {
+	f.mu.Lock()
+	f.idleCloses++
+	n := f.idleCloses
+	f.mu.Unlock()
+	if f.onIdleClose != nil {
+		f.onIdleClose(n)
+	}
+	if c, ok := f.next.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
+
+// closes returns how many CloseIdleConnections calls the base got.
+func (f *fakeBase) closes() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.idleCloses
+}
+
+// unauthorizedAfter returns an observe hook for a fakeBase and a channel
+// that the hook closes once n answers were 401s.
+func unauthorizedAfter(n int) (func(seenRequest), <-chan struct{}) {
+	var count atomic.Int32
+	reached := make(chan struct{})
+	return func(s seenRequest) {
+		if s.resp != nil && s.resp.StatusCode == http.StatusUnauthorized && count.Add(1) == int32(n) {
+			close(reached)
+		}
+	}, reached
+}
+
+// rtFunc adapts a function to http.RoundTripper, for a base that records
+// nothing (fakeBase records).
+type rtFunc func(*http.Request) (*http.Response, error)
+
+func (f rtFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
 
 // answer is a response with the given status and a small tracked body.
 func answer(status int) *http.Response {
@@ -95,13 +189,16 @@ func (r *countingRefresher) Refresh(ctx context.Context, cur *oauth2.Token) (*oa
 	return tok, nil
 }
 
-// clock is a settable clock for one test.
+// clock is the settable clock of the tests. It starts at the real time, so
+// that it agrees with what reads the real time (x/oauth2, which turns
+// expires_in into an Expiry by time.Now; a bearertest server without
+// Options.Now), and moves only when told.
 type clock struct {
 	mu sync.Mutex
 	t  time.Time
 }
 
-func newClock() *clock { return &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)} }
+func newClock() *clock { return &clock{t: time.Now()} }
 
 func (c *clock) Now() time.Time {
 	c.mu.Lock()
@@ -128,6 +225,19 @@ func newTransport(t *testing.T, cfg bearer.Config, tok *oauth2.Token) *bearer.Tr
 	return tr
 }
 
+// refreshFailure sends one request through tr, which must fail with a
+// *RefreshError, and returns it with the error itself.
+func refreshFailure(t *testing.T, tr *bearer.Transport) (*bearer.RefreshError, error) {
+	t.Helper()
+	resp, err := tr.Client().Get("https://api.example.com/")
+	if resp != nil {
+		resp.Body.Close()
+	}
+	re, ok := isRefreshError(err)
+	require.True(t, ok, "want a *RefreshError, got %v", err)
+	return re, err
+}
+
 func isRefreshError(err error) (*bearer.RefreshError, bool) {
 	var re *bearer.RefreshError
 	ok := errors.As(err, &re)
@@ -152,4 +262,24 @@ func loopbackBase(t *testing.T, conns int) *http.Transport {
 	base.MaxIdleConnsPerHost = conns
 	t.Cleanup(base.CloseIdleConnections)
 	return base
+}
+
+// loggedRequest is what a test of the token and revocation requests reads
+// of one: its path, header and form.
+type loggedRequest struct {
+	path   string
+	header http.Header
+	form   url.Values
+}
+
+// to returns the requests f got for path, with their forms parsed.
+func (f *fakeBase) to(path string) []loggedRequest {
+	var out []loggedRequest
+	for _, r := range f.requests() {
+		if r.req.URL.Path == path {
+			form, _ := url.ParseQuery(r.body)
+			out = append(out, loggedRequest{path: path, header: r.req.Header, form: form})
+		}
+	}
+	return out
 }

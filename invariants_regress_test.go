@@ -115,7 +115,7 @@ func TestRefreshReplacedWhileWaitingForTheLock(t *testing.T) {
 	var logouts atomic.Int32
 	tr := newTransport(t, bearer.Config{Refresher: bearer.OAuth2(cfg), Store: st, Base: loopbackBase(t, 4),
 		OnLogout: func(context.Context, error) { logouts.Add(1) }}, nil)
-	clk := &clock{t: time.Now()}
+	clk := newClock()
 	bearer.SetClock(tr, clk.Now)
 	_, err := tr.Token(context.Background())
 	require.NoError(t, err)

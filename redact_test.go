@@ -253,13 +253,13 @@ func newEchoBase(shape string, access string) *fakeBase {
 	var base *fakeBase
 	base = &fakeBase{respond: func(req *http.Request) (*http.Response, error) {
 		seen := base.requests()
-		if req.URL.Path != "/token" {
+		if req.URL.Path != "/token" && req.URL.Path != "/revoke" {
 			return nil, fmt.Errorf("connection reset by %s", req.URL.RawQuery)
 		}
 		var echoed []string
 		body := seen[len(seen)-1].body
 		if form, err := url.ParseQuery(body); err == nil {
-			echoed = append(echoed, form.Get("refresh_token"), form.Get("client_secret"))
+			echoed = append(echoed, form.Get("refresh_token")+form.Get("token"), form.Get("client_secret")) // a refresh sends refresh_token, a revocation token
 		}
 		var js map[string]string
 		if json.Unmarshal([]byte(body), &js) == nil {

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -87,6 +88,13 @@ func (t *Transport) shared(ctx context.Context, from *state, reason Reason) (s *
 			s, err = nil, &RefreshError{Err: &panicError{"refresh"}}
 		}
 	}()
+	t.refreshing.Add(1)
+	counted := true
+	defer func() {
+		if counted { // a panic skipped OnRefresh
+			t.refreshing.Add(-1)
+		}
+	}()
 	if t.cfg.OnRefreshStart != nil {
 		t.hook(ctx, "OnRefreshStart", func() {
 			if c := t.cfg.OnRefreshStart(ctx, reason); c != nil {
@@ -110,6 +118,8 @@ func (t *Transport) shared(ctx context.Context, from *state, reason Reason) (s *
 		from.running.Store(false)
 	}
 	t.logRefresh(ctx, ev)
+	counted = false
+	t.refreshing.Add(-1) // saved already: a Pool may drop the identity from here
 	if t.cfg.OnRefresh != nil {
 		t.hook(ctx, "OnRefresh", func() { t.cfg.OnRefresh(ctx, ev) }, from.tok)
 	}
@@ -138,8 +148,8 @@ func holdoff(tok *oauth2.Token, now time.Time, asked time.Duration) time.Duratio
 func (t *Transport) endSession(ctx context.Context, s *state, err error, ended *oauth2.Token) {
 	defer close(s.ended)
 	t.log(ctx, slog.LevelWarn, "bearer: logged out", "error", err)
-	if t.cfg.OnLogout != nil {
-		t.hook(ctx, "OnLogout", func() { t.cfg.OnLogout(ctx, err) }, ended)
+	if t.onLogout != nil {
+		t.hook(ctx, "OnLogout", func() { t.onLogout(ctx, err) }, ended)
 	}
 }
 
@@ -149,8 +159,11 @@ func (t *Transport) endSession(ctx context.Context, s *state, err error, ended *
 // caller put under oauth2.HTTPClient, or one over Config.Base.
 func (t *Transport) refreshContext(ctx context.Context) context.Context {
 	ctx = context.WithValue(SkipAuth(context.WithoutCancel(ctx)), inRefreshKey{}, t)
-	if _, ok := ctx.Value(oauth2.HTTPClient).(*http.Client); !ok {
+	switch c, ok := ctx.Value(oauth2.HTTPClient).(*http.Client); {
+	case !ok:
 		ctx = context.WithValue(ctx, oauth2.HTTPClient, t.tokenClient)
+	case t.cfg.DPoP != nil: // its token requests need proofs too
+		ctx = context.WithValue(ctx, oauth2.HTTPClient, t.cfg.DPoP.Client(c))
 	}
 	return ctx
 }
@@ -186,7 +199,7 @@ var errClearedElsewhere = errors.New("the token store was cleared by another hol
 // still holds one missed a save, and is repaired.
 func (t *Transport) coordinate(ctx context.Context, from *state) outcome {
 	base := from.tok
-	if t.locker != nil {
+	if t.locker() != nil {
 		unlock, err := t.lockStore(ctx)
 		if err != nil {
 			return failed(&RefreshError{Err: fmt.Errorf("locking token store: %w", err)})
@@ -262,6 +275,11 @@ func (t *Transport) call(ctx context.Context, base *oauth2.Token) (*oauth2.Token
 			c := *tok
 			if c.RefreshToken == "" && base != nil {
 				c.RefreshToken = base.RefreshToken // the server kept the old one (RFC 6749 §6)
+			}
+			if c.TokenType == "" && base != nil && strings.EqualFold(base.TokenType, "DPoP") {
+				// No token_type (RFC 6749 §5.1 requires one): the server bound
+				// the new token to the proof of this refresh. Never a downgrade.
+				c.TokenType = base.TokenType
 			}
 			return &c, attempt, nil
 		}

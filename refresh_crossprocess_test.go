@@ -43,11 +43,13 @@ const (
 )
 
 // The shape of the shared-file test: children × goroutines, each goroutine
-// sending at most xprocRequests requests for at most xprocRunFor.
+// sending at most xprocRequests requests for at most xprocRunFor. The count
+// is a bound that a fast machine does not reach before the time is up, so
+// that the run sees several expiries.
 const (
 	xprocChildren   = 4
 	xprocGoroutines = 16
-	xprocRequests   = 1000
+	xprocRequests   = 20000
 	xprocRunFor     = 4 * time.Second
 	// A whole number of seconds: token answers carry expires_in in seconds,
 	// and a client that believed a 400ms token lived 1s would adopt tokens
@@ -266,7 +268,14 @@ func TestCrossProcessSharedTokenFile(t *testing.T) {
 	// Refreshes happen only while requests are sent, and two of them are at
 	// least an access-token lifetime apart.
 	assert.LessOrEqual(t, stats.TokenRequests, windowExpiries+1, "more refreshes than expiries while requests were sent")
-	assert.GreaterOrEqual(t, stats.Refreshes, int64(3), "the test did not see several expiries")
+	// Every expiry inside the window costs one refresh. Each token lives a
+	// lifetime from its refresh, which comes a little after the expiry of
+	// the one before, so successive refreshes are a lifetime and a few
+	// milliseconds apart: the window holds at least one fewer than the
+	// whole lifetimes that fit in it, and a run shorter than two saw too
+	// few to tell.
+	require.GreaterOrEqual(t, window, 2*xprocAccessTTL, "the test did not see several expiries")
+	assert.GreaterOrEqual(t, stats.Refreshes, int64(window/xprocAccessTTL)-1, "fewer refreshes than expiries while requests were sent")
 	assert.Equal(t, stats.Refreshes, total.Refreshes, "the server and the clients disagree on the refreshes")
 	assert.Positive(t, total.Adopted, "no process ever adopted a token another one saved")
 }

@@ -18,8 +18,13 @@ import (
 	"github.com/seamlessauth/bearer/store"
 )
 
-// This file builds the world of one fault matrix row (faults_test.go) and
-// makes its requests.
+// This file builds the world of one fault matrix row (refresh_faults_test.go)
+// and makes its requests; the other tests that need a Transport logged in to
+// a bearertest server build theirs from a row too.
+
+// refresherKinds are the refreshers a token endpoint fault is tried with
+// (faultRow.refresher).
+var refresherKinds = []string{"OAuth2", "Endpoint"}
 
 // faultResult is what one request got.
 type faultResult struct {
@@ -32,8 +37,10 @@ type faultResult struct {
 type faultEnv struct {
 	srv       *bearertest.Server
 	issued    *oauth2.Token
+	store     store.Store
 	tr        *bearer.Transport
-	rec       *recordingBase
+	cfg       bearer.Config // tr's
+	rec       *fakeBase     // tr's base, in front of the API
 	bodies    bodyLog
 	logouts   atomic.Int32
 	refreshed chan struct{} // a shared refresh ended
@@ -41,14 +48,15 @@ type faultEnv struct {
 	apiURL    string
 	other     *httptest.Server // the redirect target, or the https origin
 
-	waitsMu sync.Mutex
-	waits   []time.Duration // between refresh attempts, recorded, not taken
+	mu     sync.Mutex
+	waits  []time.Duration // between refresh attempts, recorded, not taken
+	events []bearer.RefreshEvent
 }
 
 func newFaultEnv(t *testing.T, row faultRow) *faultEnv {
 	e := &faultEnv{refreshed: make(chan struct{}, 16)}
 	var oauthCfg *oauth2.Config
-	e.srv, oauthCfg = newServer(t, bearertest.Options{Rotate: true, ReuseDetection: true})
+	e.srv, oauthCfg = newServer(t, bearertest.Options{Rotate: !row.noRotation, ReuseDetection: true})
 	e.issued = e.srv.Issue()
 	e.apiURL = e.srv.APIURL + "/things"
 
@@ -64,7 +72,7 @@ func newFaultEnv(t *testing.T, row faultRow) *faultEnv {
 	var api http.RoundTripper = loop
 	switch row.client {
 	case clientHugeBody:
-		api = rejectingAPI{rejected: "Bearer " + e.issued.AccessToken}
+		api = rejectingAPI("Bearer " + e.issued.AccessToken)
 	case clientCrossHost:
 		e.other = httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 		t.Cleanup(e.other.Close)
@@ -84,45 +92,50 @@ func newFaultEnv(t *testing.T, row faultRow) *faultEnv {
 		api = exampleDialer(t, loop)
 		e.apiURL = "http://example.com:" + port(e.srv.URL) + "/api/things"
 	}
-	e.rec = newRecordingBase(api)
+	e.rec = &fakeBase{next: api}
 
 	var ref bearer.Refresher
 	switch row.refresher {
 	case "wrong-secret":
 		oauthCfg.ClientSecret = "not-the-secret"
 		fallthrough
-	case "":
+	case "", "OAuth2":
 		ref = bearer.OAuth2(oauthCfg)
-	case "endpoint":
+	case "Endpoint":
 		ref = &bearer.Endpoint{URL: e.srv.RefreshURL}
+	default:
+		t.Fatalf("unknown refresher %q", row.refresher)
 	}
 	timeout := row.timeout
 	if timeout == 0 {
 		timeout = 5 * time.Second
 	}
-	var st store.Store = store.NewMemory(e.issued)
+	e.store = store.NewMemory(e.issued)
 	if row.unlocked {
-		st = struct{ store.Store }{st} // hides Lock
+		e.store = struct{ store.Store }{e.store} // hides Lock
 	}
 	cfg := bearer.Config{
 		Refresher:      ref,
-		Store:          st,
+		Store:          e.store,
 		Base:           e.rec,
 		RefreshTimeout: timeout,
 		OnLogout:       func(context.Context, error) { e.logouts.Add(1) },
-		OnRefresh: func(context.Context, bearer.RefreshEvent) {
+		OnRefresh: func(_ context.Context, ev bearer.RefreshEvent) {
+			e.mu.Lock()
+			e.events = append(e.events, ev)
+			e.mu.Unlock()
 			select {
 			case e.refreshed <- struct{}{}:
 			default:
 			}
 		},
 	}
-	e.rec.cfg = cfg
+	e.cfg = cfg
 	e.tr = newTransport(t, cfg, nil)
 	bearer.SetSleep(e.tr, func(ctx context.Context, d time.Duration) error {
-		e.waitsMu.Lock()
+		e.mu.Lock()
 		e.waits = append(e.waits, d)
-		e.waitsMu.Unlock()
+		e.mu.Unlock()
 		return ctx.Err()
 	})
 
@@ -143,9 +156,16 @@ func newFaultEnv(t *testing.T, row faultRow) *faultEnv {
 
 // sleeps returns the waits between refresh attempts so far.
 func (e *faultEnv) sleeps() []time.Duration {
-	e.waitsMu.Lock()
-	defer e.waitsMu.Unlock()
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	return append([]time.Duration{}, e.waits...)
+}
+
+// refreshEvents returns the refreshes the Transport reported so far.
+func (e *faultEnv) refreshEvents() []bearer.RefreshEvent {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]bearer.RefreshEvent(nil), e.events...)
 }
 
 // run makes the row's requests.
@@ -212,12 +232,11 @@ func (e *faultEnv) do(send func() (*http.Response, error)) faultResult {
 // storm sends n requests at once. The token endpoint holds the refresh
 // until all n got their 401, so that every one of them needs it.
 func (e *faultEnv) storm(n int) []faultResult {
-	e.rec.mu.Lock()
-	e.rec.want = n
-	e.rec.mu.Unlock()
+	var all401 <-chan struct{}
+	e.rec.observe, all401 = unauthorizedAfter(n)
 	e.srv.OnToken(func(*http.Request) {
 		select {
-		case <-e.rec.all401:
+		case <-all401:
 		case <-time.After(10 * time.Second): // the checks report the shortfall
 		}
 	})

@@ -19,13 +19,8 @@ import (
 	"github.com/seamlessauth/bearer/bearertest"
 )
 
-// This file holds the doubles of the fault matrix (faults_test.go) and the
-// rule of where a token may go, which the fuzz targets share.
-
-// rtFunc adapts a function to http.RoundTripper.
-type rtFunc func(*http.Request) (*http.Response, error)
-
-func (f rtFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
+// This file holds the doubles of the fault matrix (refresh_faults_test.go)
+// and the rule of where a token may go, which the fuzz targets share.
 
 // bodyLog keeps every request body a test created, the ones GetBody made
 // included, to check that each was closed exactly once.
@@ -90,53 +85,6 @@ func (endless) Read(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// sentRequest is what a recordingBase saw.
-type sentRequest struct {
-	url     string
-	auth    string
-	allowed bool // the token may go there (tokenAllowed)
-}
-
-// recordingBase records what the Transport sends and counts the 401s it
-// gets back; once `want` of them have come back it closes all401.
-type recordingBase struct {
-	next http.RoundTripper
-	cfg  bearer.Config
-
-	mu      sync.Mutex
-	sent    []sentRequest
-	n401    int
-	want    int
-	all401  chan struct{}
-	closeMu sync.Once
-}
-
-func newRecordingBase(next http.RoundTripper) *recordingBase {
-	return &recordingBase{next: next, all401: make(chan struct{})}
-}
-
-func (b *recordingBase) RoundTrip(req *http.Request) (*http.Response, error) {
-	b.mu.Lock()
-	b.sent = append(b.sent, sentRequest{url: req.URL.String(), auth: req.Header.Get("Authorization"), allowed: tokenAllowed(b.cfg, req)})
-	b.mu.Unlock()
-	resp, err := b.next.RoundTrip(req)
-	if err == nil && resp.StatusCode == http.StatusUnauthorized {
-		b.mu.Lock()
-		b.n401++
-		if b.want > 0 && b.n401 >= b.want {
-			b.closeMu.Do(func() { close(b.all401) })
-		}
-		b.mu.Unlock()
-	}
-	return resp, err
-}
-
-func (b *recordingBase) requests() []sentRequest {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return append([]sentRequest(nil), b.sent...)
-}
-
 // tokenAllowed is the rule of DESIGN.md, written independently of scope.go:
 // the token goes only to Config.Hosts when set; otherwise to the request's
 // host, and on a redirect hop only to the original host or a subdomain of
@@ -175,33 +123,35 @@ func tokenAllowed(cfg bearer.Config, req *http.Request) bool {
 	return false
 }
 
-// assertTokenOnlyWhereAllowed checks that no request carried a bearer token
-// (as the Transport writes it) to a place where tokenAllowed forbids it.
-func (b *recordingBase) assertTokenOnlyWhereAllowed(t *testing.T) {
+// assertTokenOnlyWhereAllowed checks that no request sent under cfg carried
+// a bearer token (as the Transport writes it) to a place where tokenAllowed
+// forbids it.
+func assertTokenOnlyWhereAllowed(t *testing.T, cfg bearer.Config, sent []seenRequest) {
 	t.Helper()
-	for _, s := range b.requests() {
+	for _, s := range sent {
 		if strings.HasPrefix(s.auth, "Bearer "+bearertest.AccessPrefix) {
-			assert.True(t, s.allowed, "a token was sent to %s", s.url)
+			assert.True(t, tokenAllowed(cfg, s.req), "a token was sent to %s", s.req.URL)
 		}
 	}
 }
 
-// rejectingAPI is an API that answers 401 invalid_token to one
-// Authorization value and 200 to others. Like a server that rejects a
-// request early, it reads at most 64 KiB of a body before closing it.
-type rejectingAPI struct{ rejected string }
-
-func (a rejectingAPI) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.Body != nil {
-		io.CopyN(io.Discard, req.Body, 64<<10)
-		req.Body.Close()
-	}
-	resp := &http.Response{StatusCode: http.StatusOK, Header: http.Header{}, Body: io.NopCloser(strings.NewReader("ok")), Request: req}
-	if req.Header.Get("Authorization") == a.rejected {
-		resp.StatusCode = http.StatusUnauthorized
-		resp.Header.Set("WWW-Authenticate", `Bearer error="invalid_token"`)
-	}
-	return resp, nil
+// rejectingAPI is an API that answers 401 invalid_token to the
+// Authorization value rejected and 200 to others. Like a server that
+// rejects a request early, it reads at most 64 KiB of a body before closing
+// it (fakeBase would read an endless one for ever).
+func rejectingAPI(rejected string) http.RoundTripper {
+	return rtFunc(func(req *http.Request) (*http.Response, error) {
+		if req.Body != nil {
+			io.CopyN(io.Discard, req.Body, 64<<10)
+			req.Body.Close()
+		}
+		resp := &http.Response{StatusCode: http.StatusOK, Header: http.Header{}, Body: io.NopCloser(strings.NewReader("ok")), Request: req}
+		if req.Header.Get("Authorization") == rejected {
+			resp.StatusCode = http.StatusUnauthorized
+			resp.Header.Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+		}
+		return resp, nil
+	})
 }
 
 // Token answers spoiled on their way back, on the client's side:

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/seamlessauth/bearer"
 	"github.com/seamlessauth/bearer/bearertest"
@@ -60,8 +61,9 @@ type faultRow struct {
 	wantReuse     int64           // refresh tokens presented twice (bearertest Stats)
 	wantWaits     []time.Duration // waits between refresh attempts; nil: not checked
 
-	refresher     string        // "" (OAuth2), "endpoint" (the JSON endpoint), "wrong-secret" (OAuth2, bad client)
+	refresher     string        // "" or "OAuth2", "Endpoint" (the JSON endpoint), "wrong-secret" (OAuth2, bad client)
 	timeout       time.Duration // RefreshTimeout; 0: 5s
+	noRotation    bool          // the server keeps the refresh token
 	revoke        bool          // revoke the access token first, so the API answers 401 invalid_token
 	revokeRefresh bool          // revoke the refresh token (and with it the access token) first
 	tokenFaults   []queued
@@ -72,112 +74,250 @@ type faultRow struct {
 	unlocked      bool // the store is no store.Locker: only singleflight keeps the requests from refreshing each
 }
 
-// TestFaultMatrix drives a Transport logged in to an bearertest server
+// tokenFault is a fault of the token endpoint, met by the refresh that a
+// request's 401 starts, and what that refresh must come to.
+type tokenFault struct {
+	name string
+
+	want         faultOutcome    // gotStatus (the refresh works in the end: 200), gotTransient or gotLoggedOut
+	wantAttempts int             // refresher attempts, each one token request
+	wantWaits    []time.Duration // waits between attempts; nil: not checked
+	wantReuse    int64
+	wantInError  string        // in the request's error
+	wantWithin   time.Duration // the request returns within; 0: not checked
+	check        func(t *testing.T, e *faultEnv)
+
+	wrongSecret   bool // OAuth2 (only) with a client secret the server does not know
+	faults        []queued
+	wrap          func(http.RoundTripper) http.RoundTripper // spoils token answers on the client's side
+	timeout       time.Duration
+	noRotation    bool
+	revokeRefresh bool // instead of revoking the access token
+}
+
+// row is f as a fault matrix row for the refresher kind: one request, whose
+// access token the API rejects, reaches the API once, and once more when the
+// refresh works; OnLogout is called exactly when it ends the session.
+func (f tokenFault) row(kind string) faultRow {
+	r := faultRow{
+		name: f.name, want: f.want, wantTokenReqs: int64(f.wantAttempts), wantWaits: f.wantWaits, wantReuse: f.wantReuse,
+		wantAPI: 1, refresher: kind, timeout: f.timeout, noRotation: f.noRotation,
+		revoke: !f.revokeRefresh, revokeRefresh: f.revokeRefresh, tokenFaults: f.faults, tokenWrap: f.wrap,
+	}
+	if f.want == gotStatus {
+		r.wantStatus, r.wantAPI = http.StatusOK, 2
+	}
+	if f.want == gotLoggedOut {
+		r.wantLogouts = 1
+	}
+	if f.wrongSecret {
+		r.refresher = "wrong-secret"
+	}
+	return r
+}
+
+func faultOnce(f bearertest.Fault) []queued   { return []queued{{1, f}} }
+func faultAlways(f bearertest.Fault) []queued { return []queued{{-1, f}} }
+
+// htmlPage is an answer with an HTML body, as a proxy or a captive portal
+// gives.
+func htmlPage(status int, body string) bearertest.Fault {
+	return bearertest.Fault{Status: status, Body: body, Header: http.Header{"Content-Type": {"text/html"}}}
+}
+
+// challenge is a 401 with the WWW-Authenticate value v.
+func challenge(v string) bearertest.Fault {
+	return bearertest.Fault{Status: 401, Header: http.Header{"Www-Authenticate": {v}}}
+}
+
+// tokenFaults are the faults of the token endpoint: each is tried with each
+// refresher of refresherKinds, behind a request whose access token the API
+// has revoked.
+var tokenFaults = []tokenFault{
+	{name: "token 200 with rotation", want: gotStatus, wantAttempts: 1, check: func(t *testing.T, e *faultEnv) {
+		tok, err := e.store.Load(t.Context())
+		require.NoError(t, err)
+		assert.NotEqual(t, e.issued.RefreshToken, tok.RefreshToken, "the rotated refresh token is kept")
+		assert.NotEmpty(t, tok.RefreshToken)
+		assert.WithinDuration(t, time.Now().Add(bearertest.DefaultAccessTTL), tok.Expiry, time.Minute, "expires_in becomes Expiry")
+	}},
+	{name: "token 200 without a refresh token", want: gotStatus, wantAttempts: 1, noRotation: true, check: func(t *testing.T, e *faultEnv) {
+		tok, err := e.store.Load(t.Context())
+		require.NoError(t, err)
+		assert.Equal(t, e.issued.RefreshToken, tok.RefreshToken, "the old refresh token is kept")
+		assert.NotEqual(t, e.issued.AccessToken, tok.AccessToken)
+	}},
+	{name: "token 500", want: gotTransient, wantAttempts: 3, wantWaits: []time.Duration{time.Millisecond, time.Millisecond}, wantInError: "500",
+		faults: faultAlways(bearertest.ServerError(500))},
+	{name: "token 502", want: gotTransient, wantAttempts: 3, faults: faultAlways(bearertest.ServerError(502))},
+	{name: "token 503", want: gotTransient, wantAttempts: 3, faults: faultAlways(bearertest.ServerError(503))},
+	{name: "token 503 once, then well", want: gotStatus, wantAttempts: 2, faults: faultOnce(bearertest.ServerError(503))},
+	{name: "token 502 HTML page", want: gotTransient, wantAttempts: 3, wantInError: "502",
+		faults: faultAlways(htmlPage(502, "<html><body><h1>502 Bad Gateway</h1></body></html>"))},
+	{name: "token 200 HTML page", want: gotTransient, wantAttempts: 3, faults: faultAlways(htmlPage(200, "<html>Sign in to the Wi-Fi</html>"))},
+	{name: "token 408", want: gotTransient, wantAttempts: 3, faults: faultAlways(bearertest.Fault{Status: 408})},
+	{name: "token 429 Retry-After 1s", want: gotStatus, wantAttempts: 2, wantWaits: []time.Duration{time.Second},
+		faults: faultOnce(jsonAnswer(429, `{"error":"slow_down"}`, "Retry-After", "1"))},
+	{name: "token 429 Retry-After beyond the cap", want: gotTransient, wantAttempts: 1, wantWaits: []time.Duration{}, wantInError: "429",
+		faults: faultAlways(jsonAnswer(429, `{}`, "Retry-After", "60"))},
+	{name: "token 503 Retry-After beyond the refresh timeout", want: gotTransient, wantAttempts: 1, wantWaits: []time.Duration{},
+		timeout: time.Second, faults: faultAlways(jsonAnswer(503, `{}`, "Retry-After", "3"))},
+	{name: "token delay beyond the refresh timeout", want: gotTransient, wantAttempts: 1, wantInError: "deadline exceeded", wantWithin: 2 * time.Second,
+		timeout: 300 * time.Millisecond, faults: faultAlways(bearertest.Fault{Delay: time.Minute})},
+	{name: "token connection reset", want: gotTransient, wantAttempts: 3, faults: faultAlways(bearertest.Fault{Reset: true})},
+	{name: "token connection reset once", want: gotStatus, wantAttempts: 2, faults: faultOnce(bearertest.Fault{Reset: true})},
+	{name: "token answer half written", want: gotTransient, wantAttempts: 3, faults: faultAlways(bearertest.Fault{Truncate: true})},
+	{name: "token answer half written once", want: gotStatus, wantAttempts: 2, faults: faultOnce(bearertest.Fault{Truncate: true})},
+	{name: "token answer body stalls beyond the refresh timeout", want: gotTransient, wantAttempts: 1,
+		timeout: 300 * time.Millisecond, wrap: stallAnswers},
+	{name: "token answer body slow within the refresh timeout", want: gotStatus, wantAttempts: 1, wrap: dripAnswers},
+	{name: "token malformed JSON", want: gotTransient, wantAttempts: 3, faults: faultAlways(bearertest.Malformed())},
+	{name: "token answer over 1 MiB", want: gotTransient, wantAttempts: 3, wantInError: "larger than 1 MiB",
+		faults: faultAlways(jsonAnswer(200, `{"access_token":"`+strings.Repeat("a", 2<<20)+`","accessToken":"x"}`))},
+	{name: "token 200 with error invalid_grant", want: gotLoggedOut, wantAttempts: 1, wantInError: "invalid_grant",
+		faults: faultOnce(jsonAnswer(200, `{"error":"invalid_grant","error_description":"expired"}`))},
+	{name: "token 200 with error temporarily_unavailable", want: gotTransient, wantAttempts: 3,
+		faults: faultAlways(jsonAnswer(200, `{"error":"temporarily_unavailable"}`))},
+	{name: "token invalid_grant", want: gotLoggedOut, wantAttempts: 1, wantInError: "invalid_grant", faults: faultOnce(bearertest.InvalidGrant())},
+	{name: "token invalid_client", want: gotLoggedOut, wantAttempts: 1, wantInError: "invalid_client",
+		faults: faultOnce(jsonAnswer(400, `{"error":"invalid_client"}`))},
+	{name: "token invalid_client (wrong secret)", want: gotLoggedOut, wantAttempts: 1, wrongSecret: true},
+	{name: "token 401 with a Basic challenge", want: gotLoggedOut, wantAttempts: 1, wantInError: "401",
+		faults: faultOnce(jsonAnswer(401, `{"error":"invalid_client"}`, "Www-Authenticate", `Basic realm="auth"`))},
+	{name: "token invalid_request", want: gotTransient, wantAttempts: 3, faults: faultAlways(jsonAnswer(400, `{"error":"invalid_request"}`))},
+	{name: "token invalid_request once, then well", want: gotStatus, wantAttempts: 2,
+		faults: faultOnce(jsonAnswer(400, `{"error":"invalid_request","error_description":"please retry"}`))},
+	{name: "token 400 without an error code", want: gotLoggedOut, wantAttempts: 1, wantInError: "400",
+		faults: faultOnce(htmlPage(400, "<html>Bad Request</html>"))},
+	{name: "token refresh token revoked", want: gotLoggedOut, wantAttempts: 1, revokeRefresh: true},
+	// The server rotated the refresh token but its answer was lost: the
+	// retry presents the spent token, the server revokes the lineage.
+	{name: "token answer lost after rotation", want: gotLoggedOut, wantAttempts: 2, wantReuse: 1, wrap: loseFirstAnswer},
+}
+
+// apiFaults are the answers of the API.
+var apiFaults = []faultRow{
+	{name: "api 401 invalid_token", want: gotStatus, wantStatus: 200, wantTokenReqs: 1, wantAPI: 2, revoke: true},
+	{name: "api 401 without a challenge", want: gotStatus, wantStatus: 200, wantTokenReqs: 1, wantAPI: 2,
+		apiFaults: faultOnce(bearertest.Fault{Status: 401})},
+	{name: "api 401 persists after the refresh", want: gotStatus, wantStatus: 401, wantTokenReqs: 1, wantAPI: 2,
+		apiFaults: faultAlways(bearertest.Fault{Status: 401})},
+	{name: "api 401 with a Basic challenge", want: gotStatus, wantStatus: 401, wantAPI: 1, apiFaults: faultOnce(challenge(`Basic realm="api"`))},
+	{name: "api 401 insufficient_scope", want: gotStatus, wantStatus: 401, wantAPI: 1,
+		apiFaults: faultOnce(challenge(`Bearer error="insufficient_scope", scope="admin"`))},
+	{name: "api 403", want: gotStatus, wantStatus: 403, wantAPI: 1, apiFaults: faultOnce(bearertest.Fault{Status: 403})},
+	{name: "api 500 is not retried", want: gotStatus, wantStatus: 500, wantAPI: 1, apiFaults: faultOnce(bearertest.ServerError(500))},
+	{name: "api connection reset", want: gotTransportErr, wantAPI: 1, apiFaults: faultOnce(bearertest.Fault{Reset: true})},
+	{name: "api 401 storm of 200", want: gotStatus, wantStatus: 200, wantTokenReqs: 1, wantAPI: 400, revoke: true,
+		client: clientStorm, requests: 200},
+	{name: "api 401 storm of 200, store without a lock", want: gotStatus, wantStatus: 200, wantTokenReqs: 1, wantAPI: 400, revoke: true,
+		client: clientStorm, requests: 200, unlocked: true},
+	{name: "api 401 storm of 50, invalid_grant", want: gotLoggedOut, wantTokenReqs: 1, wantLogouts: 1, wantAPI: 50, revoke: true,
+		client: clientStorm, requests: 50, tokenFaults: faultOnce(bearertest.InvalidGrant())},
+	{name: "after a logout requests fail fast", want: gotLoggedOut, wantTokenReqs: 1, wantLogouts: 1, wantAPI: 1, revoke: true,
+		requests: 3, tokenFaults: faultOnce(bearertest.InvalidGrant())},
+}
+
+// clientFaults are what the caller does.
+var clientFaults = []faultRow{
+	{name: "context cancelled while waiting", want: gotCanceled, wantTokenReqs: 1, wantAPI: 2, revoke: true, client: clientCancel},
+	{name: "deadline shorter than the refresh", want: gotDeadline, wantTokenReqs: 1, wantAPI: 2, revoke: true, client: clientDeadline},
+	{name: "huge streaming body without GetBody", want: gotStatus, wantStatus: 401, wantTokenReqs: 1, wantAPI: 1, client: clientHugeBody},
+	{name: "redirect to another host", want: gotStatus, wantStatus: 200, wantAPI: 2, wantToken: []bool{true, false}, client: clientCrossHost},
+	{name: "redirect from https to http", want: gotStatus, wantStatus: 200, wantAPI: 2, wantToken: []bool{true, false}, client: clientHTTPSToHTTP},
+	{name: "plain http to a remote host", want: gotStatus, wantStatus: 401, wantAPI: 1, wantToken: []bool{false}, client: clientPlainHTTP},
+	{name: "caller's Authorization", want: gotStatus, wantStatus: 401, wantAPI: 1, wantToken: []bool{false}, client: clientCallerAuth},
+	{name: "SkipAuth", want: gotStatus, wantStatus: 401, wantAPI: 1, wantToken: []bool{false}, client: clientSkipAuth},
+}
+
+// TestFaultMatrix drives a Transport logged in to a bearertest server
 // (rotation and reuse detection on, 3 refresh attempts 1ms apart, the waits
-// between them recorded, not taken) into one
-// fault per row, and checks the row's expected outcome, the requests that
-// reached the token endpoint and the API, the logouts, that every request
-// body was closed exactly once, and that no token went where it may not.
+// between them recorded, not taken) into one fault per row: of the token
+// endpoint (with each refresher), of the API, or of the caller. It checks
+// the row's expected outcome, the requests that reached the token endpoint
+// and the API, the logouts, that every request body was closed exactly once,
+// that no token went where it may not and that no error shows one; for a
+// token endpoint fault also the refresh reported, the error, and what the
+// next request gets once the endpoint behaves.
 func TestFaultMatrix(t *testing.T) {
-	down := func(status int) []queued { return []queued{{-1, bearertest.ServerError(status)}} }
-	html502 := bearertest.Fault{Status: 502, Body: "<html>Bad Gateway</html>", Header: http.Header{"Content-Type": {"text/html"}}}
-	challenge := func(v string) []queued {
-		return []queued{{1, bearertest.Fault{Status: 401, Header: http.Header{"Www-Authenticate": {v}}}}}
+	for _, f := range tokenFaults {
+		t.Run(f.name, func(t *testing.T) {
+			for _, kind := range refresherKinds {
+				if !f.wrongSecret || kind == "OAuth2" {
+					t.Run(kind, func(t *testing.T) { runTokenFault(t, f, kind) })
+				}
+			}
+		})
 	}
-	tests := []faultRow{
-		// The token endpoint fails. The API has revoked the access token.
-		{name: "token 500", want: gotTransient, wantTokenReqs: 3, wantAPI: 1, revoke: true, tokenFaults: down(500)},
-		{name: "token 502", want: gotTransient, wantTokenReqs: 3, wantAPI: 1, revoke: true, tokenFaults: down(502)},
-		{name: "token 503", want: gotTransient, wantTokenReqs: 3, wantAPI: 1, revoke: true, tokenFaults: down(503)},
-		{name: "token 500 once, then well", want: gotStatus, wantStatus: 200, wantTokenReqs: 2, wantAPI: 2, revoke: true,
-			tokenFaults: []queued{{1, bearertest.ServerError(500)}}},
-		{name: "token 429 Retry-After 1s", want: gotStatus, wantStatus: 200, wantTokenReqs: 2, wantAPI: 2, wantWaits: []time.Duration{time.Second}, revoke: true,
-			tokenFaults: []queued{{1, jsonAnswer(429, `{"error":"slow_down"}`, "Retry-After", "1")}}},
-		{name: "token 429 Retry-After beyond the cap", want: gotTransient, wantTokenReqs: 1, wantAPI: 1, wantWaits: []time.Duration{}, revoke: true,
-			tokenFaults: []queued{{-1, jsonAnswer(429, `{}`, "Retry-After", "60")}}},
-		{name: "token 503 Retry-After beyond the refresh timeout", want: gotTransient, wantTokenReqs: 1, wantAPI: 1, wantWaits: []time.Duration{}, revoke: true,
-			timeout: time.Second, tokenFaults: []queued{{-1, jsonAnswer(503, `{}`, "Retry-After", "3")}}},
-		{name: "token delay beyond the refresh timeout", want: gotTransient, wantTokenReqs: 1, wantAPI: 1, revoke: true,
-			timeout: 300 * time.Millisecond, tokenFaults: []queued{{-1, bearertest.Fault{Delay: time.Minute}}}},
-		{name: "token connection reset", want: gotTransient, wantTokenReqs: 3, wantAPI: 1, revoke: true,
-			tokenFaults: []queued{{-1, bearertest.Fault{Reset: true}}}},
-		{name: "token connection reset once", want: gotStatus, wantStatus: 200, wantTokenReqs: 2, wantAPI: 2, revoke: true,
-			tokenFaults: []queued{{1, bearertest.Fault{Reset: true}}}},
-		{name: "token answer half written", want: gotTransient, wantTokenReqs: 3, wantAPI: 1, revoke: true,
-			tokenFaults: []queued{{-1, bearertest.Fault{Truncate: true}}}},
-		{name: "token answer body stalls beyond the refresh timeout", want: gotTransient, wantTokenReqs: 1, wantAPI: 1, revoke: true,
-			timeout: 300 * time.Millisecond, tokenWrap: stallAnswers},
-		{name: "token answer body slow within the refresh timeout", want: gotStatus, wantStatus: 200, wantTokenReqs: 1, wantAPI: 2, revoke: true,
-			tokenWrap: dripAnswers},
-		{name: "token malformed JSON", want: gotTransient, wantTokenReqs: 3, wantAPI: 1, revoke: true,
-			tokenFaults: []queued{{-1, bearertest.Malformed()}}},
-		{name: "token 200 with error invalid_grant", want: gotLoggedOut, wantTokenReqs: 1, wantLogouts: 1, wantAPI: 1, revoke: true,
-			tokenFaults: []queued{{1, jsonAnswer(200, `{"error":"invalid_grant"}`)}}},
-		{name: "token 200 with error temporarily_unavailable", want: gotTransient, wantTokenReqs: 3, wantAPI: 1, revoke: true,
-			tokenFaults: []queued{{-1, jsonAnswer(200, `{"error":"temporarily_unavailable"}`)}}},
-		{name: "token invalid_grant", want: gotLoggedOut, wantTokenReqs: 1, wantLogouts: 1, wantAPI: 1, revoke: true,
-			tokenFaults: []queued{{1, bearertest.InvalidGrant()}}},
-		{name: "token invalid_client (wrong secret)", want: gotLoggedOut, wantTokenReqs: 1, wantLogouts: 1, wantAPI: 1, revoke: true,
-			refresher: "wrong-secret"},
-		{name: "token invalid_request", want: gotTransient, wantTokenReqs: 3, wantAPI: 1, revoke: true,
-			tokenFaults: []queued{{-1, jsonAnswer(400, `{"error":"invalid_request"}`)}}},
-		{name: "token 400 without an error code", want: gotLoggedOut, wantTokenReqs: 1, wantLogouts: 1, wantAPI: 1, revoke: true,
-			tokenFaults: []queued{{1, bearertest.Fault{Status: 400, Body: "<html>Bad Request</html>"}}}},
-		{name: "token 408", want: gotTransient, wantTokenReqs: 3, wantAPI: 1, revoke: true,
-			tokenFaults: []queued{{-1, bearertest.Fault{Status: 408}}}},
-		{name: "token answer over 1 MiB", want: gotTransient, wantTokenReqs: 3, wantAPI: 1, revoke: true,
-			tokenFaults: []queued{{-1, jsonAnswer(200, `{"access_token":"`+strings.Repeat("a", 2<<20)+`"}`)}}},
-		// The server rotated the refresh token but its answer was lost: the
-		// retry presents the spent token, the server revokes the lineage.
-		{name: "token answer lost after rotation", want: gotLoggedOut, wantTokenReqs: 2, wantLogouts: 1, wantAPI: 1, wantReuse: 1, revoke: true,
-			tokenWrap: loseFirstAnswer},
-		{name: "endpoint 200 with an error field", want: gotLoggedOut, wantTokenReqs: 1, wantLogouts: 1, wantAPI: 1, revoke: true,
-			refresher: "endpoint", tokenFaults: []queued{{1, jsonAnswer(200, `{"error":"invalid_grant"}`)}}},
-		{name: "endpoint 502 HTML", want: gotTransient, wantTokenReqs: 3, wantAPI: 1, revoke: true,
-			refresher: "endpoint", tokenFaults: []queued{{-1, html502}}},
-		{name: "endpoint refresh token revoked", want: gotLoggedOut, wantTokenReqs: 1, wantLogouts: 1, wantAPI: 1,
-			refresher: "endpoint", revokeRefresh: true},
-
-		// The API answers.
-		{name: "api 401 invalid_token", want: gotStatus, wantStatus: 200, wantTokenReqs: 1, wantAPI: 2, revoke: true},
-		{name: "api 401 without a challenge", want: gotStatus, wantStatus: 200, wantTokenReqs: 1, wantAPI: 2,
-			apiFaults: []queued{{1, bearertest.Fault{Status: 401}}}},
-		{name: "api 401 persists after the refresh", want: gotStatus, wantStatus: 401, wantTokenReqs: 1, wantAPI: 2,
-			apiFaults: []queued{{-1, bearertest.Fault{Status: 401}}}},
-		{name: "api 401 with a Basic challenge", want: gotStatus, wantStatus: 401, wantAPI: 1, apiFaults: challenge(`Basic realm="api"`)},
-		{name: "api 401 insufficient_scope", want: gotStatus, wantStatus: 401, wantAPI: 1,
-			apiFaults: challenge(`Bearer error="insufficient_scope", scope="admin"`)},
-		{name: "api 403", want: gotStatus, wantStatus: 403, wantAPI: 1, apiFaults: []queued{{1, bearertest.Fault{Status: 403}}}},
-		{name: "api 500 is not retried", want: gotStatus, wantStatus: 500, wantAPI: 1, apiFaults: []queued{{1, bearertest.ServerError(500)}}},
-		{name: "api connection reset", want: gotTransportErr, wantAPI: 1, apiFaults: []queued{{1, bearertest.Fault{Reset: true}}}},
-		{name: "api 401 storm of 200", want: gotStatus, wantStatus: 200, wantTokenReqs: 1, wantAPI: 400, revoke: true,
-			client: clientStorm, requests: 200},
-		{name: "api 401 storm of 200, store without a lock", want: gotStatus, wantStatus: 200, wantTokenReqs: 1, wantAPI: 400, revoke: true,
-			client: clientStorm, requests: 200, unlocked: true},
-		{name: "api 401 storm of 50, invalid_grant", want: gotLoggedOut, wantTokenReqs: 1, wantLogouts: 1, wantAPI: 50, revoke: true,
-			client: clientStorm, requests: 50, tokenFaults: []queued{{1, bearertest.InvalidGrant()}}},
-		{name: "after a logout requests fail fast", want: gotLoggedOut, wantTokenReqs: 1, wantLogouts: 1, wantAPI: 1, revoke: true,
-			requests: 3, tokenFaults: []queued{{1, bearertest.InvalidGrant()}}},
-
-		// The client's side.
-		{name: "context cancelled while waiting", want: gotCanceled, wantTokenReqs: 1, wantAPI: 2, revoke: true, client: clientCancel},
-		{name: "deadline shorter than the refresh", want: gotDeadline, wantTokenReqs: 1, wantAPI: 2, revoke: true, client: clientDeadline},
-		{name: "huge streaming body without GetBody", want: gotStatus, wantStatus: 401, wantTokenReqs: 1, wantAPI: 1, client: clientHugeBody},
-		{name: "redirect to another host", want: gotStatus, wantStatus: 200, wantAPI: 2, wantToken: []bool{true, false}, client: clientCrossHost},
-		{name: "redirect from https to http", want: gotStatus, wantStatus: 200, wantAPI: 2, wantToken: []bool{true, false}, client: clientHTTPSToHTTP},
-		{name: "plain http to a remote host", want: gotStatus, wantStatus: 401, wantAPI: 1, wantToken: []bool{false}, client: clientPlainHTTP},
-		{name: "caller's Authorization", want: gotStatus, wantStatus: 401, wantAPI: 1, wantToken: []bool{false}, client: clientCallerAuth},
-		{name: "SkipAuth", want: gotStatus, wantStatus: 401, wantAPI: 1, wantToken: []bool{false}, client: clientSkipAuth},
-	}
-	for _, row := range tests {
-		t.Run(row.name, func(t *testing.T) { runFaultRow(t, row) })
+	for _, rows := range [][]faultRow{apiFaults, clientFaults} {
+		for _, row := range rows {
+			t.Run(row.name, func(t *testing.T) {
+				e := newFaultEnv(t, row)
+				checkFaultRow(t, row, e, e.run(t, row))
+			})
+		}
 	}
 }
 
-func runFaultRow(t *testing.T, row faultRow) {
+// runTokenFault runs f's row for the refresher kind and checks the refresh
+// it reported and the error; then, unless the fault is on the client's side
+// (which stays), what the next request gets once the endpoint behaves.
+func runTokenFault(t *testing.T, f tokenFault, kind string) {
+	row := f.row(kind)
 	e := newFaultEnv(t, row)
+	start := time.Now()
 	results := e.run(t, row)
+	elapsed := time.Since(start)
+	checkFaultRow(t, row, e, results)
 
+	events := e.refreshEvents()
+	if assert.Len(t, events, 1, "refreshes reported") {
+		assert.Equal(t, f.wantAttempts, events[0].Attempts, "refresher calls")
+		assert.Equal(t, bearer.ReasonRejected, events[0].Reason)
+	}
+	if err := results[0].err; f.want != gotStatus && assert.Error(t, err) {
+		if re, ok := isRefreshError(err); assert.True(t, ok, "want a *RefreshError, got %v", err) {
+			assert.Equal(t, f.wantAttempts, re.Attempts)
+		}
+		assert.Contains(t, err.Error(), f.wantInError)
+	}
+	if f.wantWithin > 0 {
+		assert.Less(t, elapsed, f.wantWithin)
+	}
+	if f.check != nil {
+		f.check(t, e)
+	}
+	if f.wrap != nil {
+		return
+	}
+
+	e.srv.ClearFaults()
+	before := e.srv.Stats().TokenRequests
+	next := e.once(t, clientPlain)
+	tokenReqs := e.srv.Stats().TokenRequests - before
+	switch f.want {
+	case gotLoggedOut:
+		assert.ErrorIs(t, next.err, bearer.ErrLoggedOut, "logged out: fail fast")
+		assert.Zero(t, tokenReqs, "no refresh after a logout")
+		assert.EqualValues(t, 1, e.logouts.Load(), "OnLogout once")
+	case gotTransient:
+		if assert.NoError(t, next.err, "a transient failure leaves the session usable") {
+			assert.Equal(t, http.StatusOK, next.status)
+		}
+		assert.EqualValues(t, 1, tokenReqs)
+		assert.Zero(t, e.logouts.Load())
+	case gotStatus:
+		if assert.NoError(t, next.err) {
+			assert.Equal(t, http.StatusOK, next.status)
+		}
+		assert.Zero(t, tokenReqs, "the new token is used")
+	}
+	e.bodies.assertClosedOnce(t)
+}
+
+// checkFaultRow checks what a row's requests got and what they left behind.
+func checkFaultRow(t *testing.T, row faultRow, e *faultEnv, results []faultResult) {
+	t.Helper()
 	for i, r := range results {
 		checkFaultOutcome(t, row, r)
 		if r.err != nil {
@@ -200,10 +340,10 @@ func runFaultRow(t *testing.T, row faultRow) {
 	}
 	for i, want := range row.wantToken {
 		if assert.Greater(t, len(sent), i) {
-			assert.Equal(t, want, strings.HasPrefix(sent[i].auth, "Bearer "), "request %d (%s) carried the token", i, sent[i].url)
+			assert.Equal(t, want, strings.HasPrefix(sent[i].auth, "Bearer "), "request %d (%s) carried the token", i, sent[i].req.URL)
 		}
 	}
-	e.rec.assertTokenOnlyWhereAllowed(t)
+	assertTokenOnlyWhereAllowed(t, e.cfg, sent)
 	e.bodies.assertClosedOnce(t)
 }
 

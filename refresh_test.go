@@ -1,11 +1,14 @@
 package bearer_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -380,3 +383,122 @@ func (s *losingStore) Save(ctx context.Context, tok *oauth2.Token) error {
 	return s.mem().Save(ctx, tok)
 }
 func (s *losingStore) Lock(ctx context.Context) (func() error, error) { return s.mem().Lock(ctx) }
+
+// hookRig is a Transport whose refresh ends the session, with an OnLogout
+// that waits for release; a request that gets a 401 is sent at once. Its
+// tests run in a synctest bubble, which reports a request that hangs.
+type hookRig struct {
+	tr      *bearer.Transport
+	inHook  chan struct{} // OnLogout has begun
+	release chan struct{} // OnLogout may return
+	reqErr  chan error    // the request's error
+}
+
+func newHookRig(t *testing.T, refresher bearer.Refresher) *hookRig {
+	r := &hookRig{inHook: make(chan struct{}), release: make(chan struct{}), reqErr: make(chan error, 1)}
+	r.tr = newTransport(t, bearer.Config{
+		Refresher: refresher,
+		Base:      &fakeBase{respond: status(401)},
+		OnLogout:  func(context.Context, error) { close(r.inHook); <-r.release },
+	}, tok1)
+	go func() { // not get: its guard would call t.Fatal off the test's goroutine
+		resp, err := r.tr.Client().Get("https://api.example.com/")
+		if resp != nil {
+			resp.Body.Close()
+		}
+		r.reqErr <- err
+	}()
+	return r
+}
+
+// setToken calls SetToken on a goroutine of its own; the channel gets its
+// error.
+func (r *hookRig) setToken() chan error {
+	setErr := make(chan error, 1)
+	go func() {
+		setErr <- r.tr.SetToken(context.Background(), &oauth2.Token{AccessToken: "again", RefreshToken: "again-r"})
+	}()
+	return setErr
+}
+
+// TestSetTokenReturnsAfterTheLogoutItFollows: a SetToken that waited for
+// the store lock while a refresh ended the session returns only after that
+// session's OnLogout has, so an application never hears of the old
+// session's end after its new login is done.
+func TestSetTokenReturnsAfterTheLogoutItFollows(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		locked := make(chan struct{}) // the refresh holds the store lock
+		fail := make(chan struct{})   // the refresh may fail
+		r := newHookRig(t, bearer.RefresherFunc(func(context.Context, *oauth2.Token) (*oauth2.Token, error) {
+			close(locked)
+			<-fail
+			return nil, bearer.Permanent(errors.New("revoked"))
+		}))
+		<-locked
+		setErr := r.setToken()
+		synctest.Wait() // SetToken waits for the store lock
+		close(fail)
+		<-r.inHook
+		synctest.Wait()
+		assert.Zero(t, len(setErr), "SetToken returned while the OnLogout of the session it followed was running")
+		close(r.release)
+		require.NoError(t, <-setErr)
+		assert.ErrorIs(t, <-r.reqErr, bearer.ErrLoggedOut)
+		got, err := r.tr.Token(context.Background())
+		require.NoError(t, err)
+		assert.Equal(t, "again", got.AccessToken, "the new login stands")
+	})
+}
+
+// TestSetTokenFromOnLogoutWithoutItsContext: an OnLogout that logs in again
+// with a context of its own, not the hook's, would wait for itself; the
+// wait ends at Config.RefreshTimeout, the login stands and the wait is
+// logged.
+func TestSetTokenFromOnLogoutWithoutItsContext(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var logs bytes.Buffer
+		var mu sync.Mutex
+		var tr *bearer.Transport
+		setErr := make(chan error, 1)
+		start := time.Now()
+		var waited time.Duration
+		tr = newTransport(t, bearer.Config{
+			Refresher:      &countingRefresher{fail: func(int32) error { return bearer.Permanent(errors.New("revoked")) }},
+			Base:           &fakeBase{respond: status(401)},
+			RefreshTimeout: 3 * time.Second, // within get's guard of 5s
+			Logger:         slog.New(slog.NewTextHandler(lockedWriter{&logs, &mu}, nil)),
+			OnLogout: func(context.Context, error) {
+				err := tr.SetToken(context.Background(), &oauth2.Token{AccessToken: "again", RefreshToken: "again-r"})
+				waited = time.Since(start)
+				setErr <- err
+			},
+		}, tok1)
+		_, err := get(t, tr)
+		assert.ErrorIs(t, err, bearer.ErrLoggedOut)
+		require.NoError(t, <-setErr)
+		assert.Equal(t, 3*time.Second, waited, "SetToken waited Config.RefreshTimeout for the hook it ran in")
+		got, err := tr.Token(context.Background())
+		require.NoError(t, err)
+		assert.Equal(t, "again", got.AccessToken)
+		mu.Lock()
+		defer mu.Unlock()
+		assert.Contains(t, logs.String(), "SetToken stopped waiting for the OnLogout")
+	})
+}
+
+// TestSetTokenAfterLogoutWaitsForOnLogout: a Logout between the refresh's
+// logout and the new login does not let SetToken return before the old
+// session's OnLogout has.
+func TestSetTokenAfterLogoutWaitsForOnLogout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newHookRig(t, &countingRefresher{fail: func(int32) error { return bearer.Permanent(errors.New("revoked")) }})
+		<-r.inHook
+		require.NoError(t, r.tr.Logout(context.Background()))
+		setErr := r.setToken()
+		synctest.Wait()
+		assert.Zero(t, len(setErr), "SetToken returned while the OnLogout of the session before the Logout was running")
+		close(r.release)
+		require.NoError(t, <-setErr)
+		assert.ErrorIs(t, <-r.reqErr, bearer.ErrLoggedOut)
+	})
+}

@@ -33,3 +33,22 @@ type RefresherFunc func(ctx context.Context, current *oauth2.Token) (*oauth2.Tok
 func (f RefresherFunc) Refresh(ctx context.Context, current *oauth2.Token) (*oauth2.Token, error) {
 	return f(ctx, current)
 }
+
+// Revoker is implemented by a [Refresher] that can end a session at the
+// server. [Transport.Logout] (and [Pool.Logout]) call Revoke with the token
+// being logged out, after the local logout, and return its error as a
+// [*RevocationError]. Revoke revokes tok's refresh token, or its access
+// token when it has no refresh token, naming which with the matching
+// token_type_hint (RFC 7009 §2.1): revoking the refresh token also ends the
+// access tokens of its grant at servers that follow RFC 7009 §2.1.
+//
+// ctx is built as a refresh's is: it keeps the values of Logout's context,
+// not its cancellation, with a deadline of Config.RefreshTimeout; requests
+// made with it are never given a token by the Transport, and a client is
+// found under [oauth2.HTTPClient]. A panic in Revoke is an error. Its errors
+// are redacted of tok's tokens before anything shows them. A logout after
+// the server rejected the refresh token (Config.OnLogout) revokes nothing:
+// that token is dead already.
+type Revoker interface {
+	Revoke(ctx context.Context, tok *oauth2.Token) error
+}

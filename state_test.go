@@ -110,8 +110,7 @@ func TestStaleTokenIsSentWhileRefreshing(t *testing.T) {
 	code, err := get(t, tr)
 	require.NoError(t, err)
 	assert.Equal(t, 200, code)
-	reqs := base.requests()
-	assert.Equal(t, "Bearer access-1", reqs[len(reqs)-1].auth)
+	assert.Equal(t, "Bearer access-1", base.last(t).auth)
 	require.Len(t, events, 1)
 	assert.Equal(t, bearer.ReasonExpiring, events[0].Reason)
 	assert.NoError(t, events[0].Err)
@@ -225,7 +224,7 @@ func TestRefreshOnlyToken(t *testing.T) {
 		assert.Equal(t, 200, code)
 		assert.Equal(t, []string{"refresh-0"}, presented)
 		require.Len(t, base.requests(), 1)
-		assert.Equal(t, "Bearer access-1", base.requests()[0].auth)
+		assert.Equal(t, "Bearer access-1", base.last(t).auth)
 	})
 	t.Run("Token", func(t *testing.T) {
 		presented = nil
@@ -243,7 +242,7 @@ func TestRefreshOnlyToken(t *testing.T) {
 		_, err := get(t, tr)
 		require.NoError(t, err)
 		assert.Equal(t, []string{"refresh-0"}, presented)
-		assert.Equal(t, "Bearer access-1", base.requests()[0].auth)
+		assert.Equal(t, "Bearer access-1", base.last(t).auth)
 		saved, err := st.Load(context.Background())
 		require.NoError(t, err)
 		assert.Equal(t, "refresh-1", saved.RefreshToken)

@@ -27,23 +27,6 @@ func clientCredentials(srv *bearertest.Server, secret string) *clientcredentials
 	}
 }
 
-// unauthorizedCounter counts the 401s its base answers and closes reached
-// when there have been want of them.
-type unauthorizedCounter struct {
-	base    http.RoundTripper
-	want    int32
-	n       atomic.Int32
-	reached chan struct{}
-}
-
-func (u *unauthorizedCounter) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, err := u.base.RoundTrip(req)
-	if err == nil && resp.StatusCode == http.StatusUnauthorized && u.n.Add(1) == u.want {
-		close(u.reached)
-	}
-	return resp, err
-}
-
 // TestFromTokenSourceOneFetchFor500Requests revokes the client credentials
 // token under 500 concurrent requests. The token endpoint holds its answer
 // until all 500 have been rejected, so every one of them needs the new
@@ -55,10 +38,11 @@ func TestFromTokenSourceOneFetchFor500Requests(t *testing.T) {
 	cc := clientCredentials(srv, bearertest.DefaultClientSecret)
 	loopback := loopbackBase(t, 64)
 	loopback.MaxConnsPerHost = 64
-	counter := &unauthorizedCounter{base: loopback, want: n, reached: make(chan struct{})}
+	allRejected, reached := unauthorizedAfter(n)
+	base := &fakeBase{next: loopback, observe: allRejected}
 	tr := newTransport(t, bearer.Config{
 		Refresher: bearer.FromTokenSource(func(ctx context.Context) oauth2.TokenSource { return cc.TokenSource(ctx) }),
-		Base:      counter,
+		Base:      base,
 	}, nil)
 
 	ctx, cancel := context.WithTimeout(context.WithValue(t.Context(), oauth2.HTTPClient, srv.Client()), 30*time.Second)
@@ -86,7 +70,7 @@ func TestFromTokenSourceOneFetchFor500Requests(t *testing.T) {
 	srv.RevokeAccessTokens()
 	srv.OnToken(func(*http.Request) {
 		select {
-		case <-counter.reached:
+		case <-reached:
 		case <-time.After(10 * time.Second): // the assertions below report it
 		}
 	})
@@ -113,7 +97,13 @@ func TestFromTokenSourceOneFetchFor500Requests(t *testing.T) {
 
 	st := srv.Stats()
 	assert.EqualValues(t, n, okCount.Load(), "every request succeeds")
-	assert.EqualValues(t, n, counter.n.Load(), "every request was rejected once")
+	rejected := 0
+	for _, s := range base.requests() {
+		if s.resp != nil && s.resp.StatusCode == http.StatusUnauthorized {
+			rejected++
+		}
+	}
+	assert.Equal(t, n, rejected, "every request was rejected once")
 	assert.EqualValues(t, 1, st.TokenRequests-first.TokenRequests, "one token fetch")
 	assert.EqualValues(t, 1, st.Issued-first.Issued)
 }
@@ -150,12 +140,7 @@ func TestFromTokenSourceCachedSource(t *testing.T) {
 	ref := bearer.FromTokenSource(func(context.Context) oauth2.TokenSource { return cached })
 	tr := newTransport(t, bearer.Config{Refresher: ref, Base: &fakeBase{respond: status(401)}}, nil)
 
-	resp, err := tr.Client().Get("https://api.example.com/")
-	if resp != nil {
-		resp.Body.Close()
-	}
-	re, ok := isRefreshError(err)
-	require.True(t, ok, "want a *RefreshError, got %v", err)
+	re, err := refreshFailure(t, tr)
 	assert.False(t, re.Permanent)
 	assert.Contains(t, err.Error(), "a new token on each call")
 	assert.EqualValues(t, 1, fetches.Load())

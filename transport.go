@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
+	"log/slog"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -13,6 +13,7 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/seamlessauth/bearer/internal/resend"
 	"github.com/seamlessauth/bearer/store"
 )
 
@@ -21,19 +22,31 @@ import (
 // and retries a rejected request once with the new token. Create it with
 // [New]. A Transport is safe for concurrent use by any number of goroutines.
 type Transport struct {
-	cfg    Config
-	hosts  *hostSet
-	locker store.Locker // cfg.Store as a Locker, or nil
+	// What every request reads comes first, within one cache line, so that
+	// a request for a Pool's identity that is out of the cache misses one
+	// line of its Transport; the Config is the one its identities share.
+	cfg   *Config // read-only; shared by the Transports of a Pool
+	hosts *hostSet
+	now   func() time.Time
+	cur   atomic.Pointer[state] // nil until the store has been read
+	dpop  http.RoundTripper     // Base with DPoP proofs, for bound tokens; nil without Config.DPoP
+
+	store    store.Store                          // cfg.Store, or a Pool identity's; see locker
+	onLogout func(ctx context.Context, err error) // cfg.OnLogout, or a Pool's told the identity
 	// tokenClient sends token requests when the context names no client.
 	tokenClient *http.Client
-	now         func() time.Time
 
-	cur     atomic.Pointer[state] // nil until the store has been read
-	mu      sync.Mutex            // serialises installing a new state
-	gen     uint64                // guarded by mu
-	past    pastTokens            // guarded by mu
-	flights singleflight.Group
-	bg      sync.WaitGroup // background refreshes under way
+	mu   sync.Mutex // serialises installing a new state
+	gen  uint64     // guarded by mu
+	past pastTokens // guarded by mu
+	// hookDone is the ended channel of the last logout a refresh made,
+	// closed once its OnLogout has returned; nil before one. Guarded by mu.
+	hookDone chan struct{}
+	flights  singleflight.Group
+	bg       sync.WaitGroup // background refreshes under way
+	// refreshing counts the shared refreshes under way, from before
+	// OnRefreshStart to before OnRefresh, by when the new token is saved.
+	refreshing atomic.Int32
 
 	attempts int                             // refresher calls per shared refresh
 	backoff  func(attempt int) time.Duration // wait after a transient failure
@@ -50,7 +63,7 @@ func New(cfg Config) (*Transport, error) {
 		return nil, err
 	}
 	t := &Transport{
-		cfg:         cfg,
+		cfg:         &cfg,
 		hosts:       newHostSet(cfg.Hosts),
 		tokenClient: newTokenClient(cfg.Base),
 		now:         time.Now,
@@ -61,8 +74,29 @@ func New(cfg Config) (*Transport, error) {
 	if cfg.TokenClient != nil {
 		t.tokenClient = withinOrigin(cfg.TokenClient)
 	}
-	t.locker, _ = cfg.Store.(store.Locker)
+	if cfg.DPoP != nil {
+		t.dpop = cfg.DPoP.Transport(cfg.Base)
+		t.tokenClient = cfg.DPoP.Client(t.tokenClient)
+	}
+	t.store, t.onLogout = cfg.Store, cfg.OnLogout
 	return t, nil
+}
+
+// sibling returns a new Transport that shares t's Config, hosts and token
+// client, with st as its store: a Pool's identity.
+func (t *Transport) sibling(st store.Store) *Transport {
+	return &Transport{
+		cfg:         t.cfg,
+		hosts:       t.hosts,
+		tokenClient: t.tokenClient,
+		dpop:        t.dpop,
+		now:         t.now,
+		store:       st,
+		onLogout:    t.onLogout,
+		attempts:    t.attempts,
+		backoff:     t.backoff,
+		sleep:       t.sleep,
+	}
 }
 
 // RoundTrip sends req with the current access token, and once more with a
@@ -78,11 +112,11 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		closeBody(req)
 		return nil, err
 	}
-	resp, err := t.cfg.Base.RoundTrip(authorize(req, s))
+	resp, err := t.send(authorize(req, s), s)
 	if err != nil || !t.cfg.ShouldRefresh(resp) {
 		return resp, err
 	}
-	if !replayable(req) {
+	if !resend.Replayable(req) {
 		return t.renewOnly(req, s, resp)
 	}
 	return t.retry(req, s, resp)
@@ -93,21 +127,19 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 // real and sends once more: at most two sends after the first.
 func (t *Transport) retry(req *http.Request, used *state, resp *http.Response) (*http.Response, error) {
 	for sends := 1; ; sends++ {
-		discard(resp)
+		resend.Discard(resp)
 		s, err := t.newer(req.Context(), used)
 		if err != nil {
 			return nil, err
 		}
 		again := authorize(req, s)
-		if req.Body != nil && req.Body != http.NoBody { // replayable: GetBody is set
-			if again.Body, err = req.GetBody(); err != nil {
-				return nil, fmt.Errorf("bearer: replaying request body: %w", err)
-			}
+		if again.Body, err = resend.Body(req); err != nil { // replayable: GetBody is set
+			return nil, fmt.Errorf("bearer: replaying request body: %w", err)
 		}
 		if t.cfg.OnRetry != nil {
 			t.hook(req.Context(), "OnRetry", func() { t.cfg.OnRetry(req) })
 		}
-		resp, err = t.cfg.Base.RoundTrip(again)
+		resp, err = t.send(again, s)
 		if err != nil || sends == 2 || !s.adopted || !t.cfg.ShouldRefresh(resp) {
 			return resp, err
 		}
@@ -120,15 +152,29 @@ func (t *Transport) retry(req *http.Request, used *state, resp *http.Response) (
 // rejection is returned unread.
 func (t *Transport) renewOnly(req *http.Request, used *state, resp *http.Response) (*http.Response, error) {
 	if _, err := t.newer(req.Context(), used); err != nil {
-		discard(resp)
+		resend.Discard(resp)
 		return nil, err
 	}
 	return resp, nil
 }
 
-func replayable(req *http.Request) bool {
-	return req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
+// send sends req, which carries s's token, as the token's type wants: a
+// DPoP-bound one with a new proof, or not at all without a key.
+func (t *Transport) send(req *http.Request, s *state) (*http.Response, error) {
+	if !s.dpop {
+		return t.cfg.Base.RoundTrip(req)
+	}
+	if t.dpop == nil {
+		closeBody(req)
+		return nil, errNoDPoPKey
+	}
+	return t.dpop.RoundTrip(req)
 }
+
+// errNoDPoPKey is the error for a DPoP-bound token without a key to prove
+// its possession: sending it as a Bearer token would not work, and would
+// show it to a server that may not know what binding means.
+var errNoDPoPKey = errors.New("bearer: the token is DPoP-bound (token_type DPoP) and Config.DPoP has no key to prove it")
 
 // authorize returns a shallow copy of req that carries the token. The
 // caller's request and header map are left as they were.
@@ -207,22 +253,58 @@ func (ts tokenSource) Token() (*oauth2.Token, error) { return ts.t.Token(ts.ctx)
 // refresh token or both; a token with only a refresh token is refreshed
 // before the first request. With a store that is a [store.Locker], SetToken
 // holds its lock, so that no refresh of another holder overwrites the login.
+// If the Config.OnLogout of a session that a refresh ended has not returned
+// yet (the refresh failed while SetToken waited for the lock, say), it
+// returns once the hook has, so that the old session's end is not heard of
+// after the new login; it waits no longer than ctx and Config.RefreshTimeout
+// allow, and not at all when called from OnLogout with the hook's ctx. Do
+// not call it holding a lock that OnLogout takes.
 func (t *Transport) SetToken(ctx context.Context, tok *oauth2.Token) error {
 	if tok == nil || (tok.AccessToken == "" && tok.RefreshToken == "") {
 		return errors.New("bearer: SetToken: the token has neither an access nor a refresh token")
 	}
+	hookDone, err := t.setToken(ctx, tok)
+	if err == nil && hookDone != nil && !t.inRefresh(ctx) {
+		t.awaitOnLogout(ctx, hookDone) // the login stands whatever the wait
+	}
+	return err
+}
+
+// awaitOnLogout waits until hookDone is closed (the OnLogout of a refresh's
+// logout has returned), ctx has ended or Config.RefreshTimeout has passed.
+// The last is a hook that never returns, or one that calls SetToken
+// without its ctx and so waits for itself: it is logged.
+func (t *Transport) awaitOnLogout(ctx context.Context, hookDone chan struct{}) {
+	select {
+	case <-hookDone:
+		return
+	default:
+	}
+	timer := time.NewTimer(t.cfg.RefreshTimeout)
+	defer timer.Stop()
+	select {
+	case <-hookDone:
+	case <-ctx.Done():
+	case <-timer.C:
+		t.log(ctx, slog.LevelWarn, "bearer: SetToken stopped waiting for the OnLogout of the session it replaced; a call from OnLogout should pass the hook's ctx")
+	}
+}
+
+// setToken saves and installs a copy of tok. It returns the channel of the
+// last logout that a refresh made, whose OnLogout may still be running.
+func (t *Transport) setToken(ctx context.Context, tok *oauth2.Token) (hookDone chan struct{}, err error) {
 	c := *tok
-	if t.locker != nil {
+	if t.locker() != nil {
 		unlock, err := t.lockStore(ctx)
 		if err != nil {
-			return fmt.Errorf("bearer: SetToken: locking token store: %w", err)
+			return nil, fmt.Errorf("bearer: SetToken: locking token store: %w", err)
 		}
 		defer unlock()
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if err := t.protect(ctx, "store Save", func() error { return t.cfg.Store.Save(ctx, &c) }, &c); err != nil {
-		return fmt.Errorf("bearer: SetToken: saving token: %w", err)
+	if err := t.protect(ctx, "store Save", func() error { return t.store.Save(ctx, &c) }, &c); err != nil {
+		return nil, fmt.Errorf("bearer: SetToken: saving token: %w", err)
 	}
 	s := t.newState(&c, t.now(), false)
 	s.inStore = &c
@@ -230,35 +312,63 @@ func (t *Transport) SetToken(ctx context.Context, tok *oauth2.Token) error {
 		t.past.add(old.tok, s.tok)
 	}
 	t.cur.Store(s)
-	return nil
+	return t.hookDone, nil
 }
 
 // Logout enters the logged-out state, in which requests fail with an error
 // wrapping [ErrLoggedOut] until [Transport.SetToken], and clears the store,
 // holding its lock if it has one. Other holders of the store end their
 // session at their next refresh. Logout does not call Config.OnLogout.
+//
+// Then, when Config.Refresher is a [Revoker] (an [OAuth2Refresher] with a
+// RevocationURL, for one), Logout revokes the token at the server: the pair
+// the store held, read under its lock before it was cleared, if another
+// holder refreshed it or the Transport had not read it yet, else the
+// Transport's own. The revocation runs after the store lock is released,
+// with the values of ctx but not its cancellation, under
+// Config.RefreshTimeout, as a refresh does: a logout is not left half done
+// because the caller's request ended. Its failure is returned as a
+// [*RevocationError]: logged out here, not at the server. Any other error
+// means that the local logout failed: the Transport is logged out, but the
+// store may still hold the token and nothing was revoked; calling Logout
+// again clears and revokes what the store holds.
 func (t *Transport) Logout(ctx context.Context) error {
 	t.mu.Lock()
 	s := t.newState(nil, t.now(), false)
 	s.loggedOut = fmt.Errorf("%w (Logout was called)", ErrLoggedOut)
+	var held *oauth2.Token
 	if old := t.cur.Swap(s); old != nil {
+		held = old.tok
 		t.past.add(old.tok, nil)
 	}
 	t.mu.Unlock()
-	if t.locker != nil {
+	ended, err := t.clearForLogout(ctx, s, held)
+	if err != nil || ended == nil {
+		return err
+	}
+	return t.revoke(ctx, ended)
+}
+
+// clearForLogout clears the store for the Logout that made s current,
+// under the store lock if there is one, and returns the token to revoke
+// (see loggedOutToken): nil if a SetToken came after this Logout, whose
+// login stands.
+func (t *Transport) clearForLogout(ctx context.Context, s *state, held *oauth2.Token) (*oauth2.Token, error) {
+	if t.locker() != nil {
 		unlock, err := t.lockStore(ctx)
 		if err != nil {
-			return fmt.Errorf("bearer: Logout: locking token store: %w", err)
+			return nil, fmt.Errorf("bearer: Logout: locking token store: %w", err)
 		}
 		defer unlock()
 		if t.cur.Load() != s {
-			return nil // a SetToken came after this Logout: its login stands
+			return nil, nil // a SetToken came after this Logout: its login stands
 		}
 	}
-	if err := t.protect(ctx, "store Clear", func() error { return t.cfg.Store.Clear(ctx) }); err != nil {
-		return fmt.Errorf("bearer: Logout: clearing token store: %w", err)
+	ended := t.loggedOutToken(ctx, held)
+	if err := t.protect(ctx, "store Clear", func() error { return t.store.Clear(ctx) }); err != nil {
+		return nil, fmt.Errorf("bearer: Logout: clearing token store: %w", err)
 	}
-	return nil
+	return ended, nil
 }
 
 // CloseIdleConnections closes the idle connections of the base transport,
@@ -294,19 +404,4 @@ func closeBody(req *http.Request) {
 	if req.Body != nil {
 		req.Body.Close()
 	}
-}
-
-// drainTimeout bounds how long a rejected response's body is drained before
-// the retry: a body that does not arrive by then is closed unread.
-const drainTimeout = 50 * time.Millisecond
-
-// discard drains what arrives quickly of a response body, so that the
-// connection can be reused, and closes it, exactly once.
-func discard(resp *http.Response) {
-	var once sync.Once
-	closeIt := func() { once.Do(func() { resp.Body.Close() }) }
-	timer := time.AfterFunc(drainTimeout, closeIt) // ends a Read that stalls
-	io.CopyN(io.Discard, resp.Body, 64<<10)
-	timer.Stop()
-	closeIt()
 }

@@ -79,7 +79,7 @@ func TestTokenTypeIsUsed(t *testing.T) {
 	resp, err := tr.Client().Get("https://api.example.com/")
 	require.NoError(t, err)
 	resp.Body.Close()
-	assert.Equal(t, "MAC access-0", base.requests()[0].auth)
+	assert.Equal(t, "MAC access-0", base.last(t).auth)
 }
 
 // TestBodyClosedOnceOnEveryPath sends a request with a tracked body down
@@ -386,18 +386,13 @@ func TestRedirectToAnotherHostDropsToken(t *testing.T) {
 }
 
 func TestCloseIdleConnectionsIsForwarded(t *testing.T) {
-	base := &closeCounter{}
+	base := &fakeBase{respond: status(200)}
 	ref := &closeCountingRefresher{}
 	tr := newTransport(t, bearer.Config{Refresher: ref, Base: base}, tok1)
 	tr.Client().CloseIdleConnections()
-	assert.Equal(t, 1, base.n)
+	assert.Equal(t, 1, base.closes())
 	assert.Equal(t, 1, ref.n)
 }
-
-type closeCounter struct{ n int }
-
-func (c *closeCounter) RoundTrip(*http.Request) (*http.Response, error) { return answer(200), nil }
-func (c *closeCounter) CloseIdleConnections()                           { c.n++ }
 
 type closeCountingRefresher struct {
 	countingRefresher
@@ -468,45 +463,25 @@ func TestStalledRejectionBody(t *testing.T) {
 	}
 }
 
-// blockingCloser is a base whose first CloseIdleConnections blocks until
-// released; it counts every call.
-type blockingCloser struct {
-	closeCounter
-	mu      sync.Mutex
-	entered chan struct{}
-	release chan struct{}
-}
-
-func (c *blockingCloser) CloseIdleConnections() {
-	c.mu.Lock()
-	c.n++
-	first := c.n == 1
-	c.mu.Unlock()
-	if first {
-		close(c.entered)
-		<-c.release
-	}
-}
-
-func (c *blockingCloser) calls() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.n
-}
-
 // TestConcurrentCloseIdleConnections: a second CloseIdleConnections while
 // one is under way still reaches the base.
 func TestConcurrentCloseIdleConnections(t *testing.T) {
-	base := &blockingCloser{entered: make(chan struct{}), release: make(chan struct{})}
+	entered, release := make(chan struct{}), make(chan struct{})
+	base := &fakeBase{respond: status(200), onIdleClose: func(n int) {
+		if n == 1 { // the first call blocks until released
+			close(entered)
+			<-release
+		}
+	}}
 	tr := newTransport(t, bearer.Config{Refresher: &closeCountingRefresher{}, Base: base}, tok1)
 	first := make(chan struct{})
 	go func() {
 		defer close(first)
 		tr.CloseIdleConnections()
 	}()
-	<-base.entered
+	<-entered
 	tr.CloseIdleConnections()
-	assert.Equal(t, 2, base.calls(), "the second call reached the base")
-	close(base.release)
+	assert.Equal(t, 2, base.closes(), "the second call reached the base")
+	close(release)
 	<-first
 }

@@ -47,7 +47,8 @@ func get(c *axios.Interceptor, srv *bearertest.Server) (int, error) {
 // TestRefreshesPerRequest: the port does what the axios pattern does. 20
 // requests that get a 401 together each call the refresh endpoint with the
 // same refresh token; with rotation, one wins, the other 19 are reuse, which
-// revokes the session: 19 logouts and not one request served.
+// revokes the session: 19 logouts, and at most the winner's own retry
+// served, when it reaches the API before the reuses have revoked its token.
 func TestRefreshesPerRequest(t *testing.T) {
 	const n = 20
 	srv := bearertest.NewServer(bearertest.Options{Rotate: true, ReuseDetection: true})
@@ -65,15 +66,13 @@ func TestRefreshesPerRequest(t *testing.T) {
 	c.OnLogout = func(error) { logouts.Add(1) }
 	srv.RevokeAccessTokens()
 
-	var ok, failed atomic.Int32
+	var ok atomic.Int32
 	done := make(chan struct{})
 	for range n {
 		go func() {
 			defer func() { done <- struct{}{} }()
 			if status, err := get(c, srv); err == nil && status == http.StatusOK {
 				ok.Add(1)
-			} else {
-				failed.Add(1)
 			}
 		}()
 	}
@@ -92,8 +91,10 @@ func TestRefreshesPerRequest(t *testing.T) {
 	assert.EqualValues(t, 1, st.Refreshes)
 	assert.EqualValues(t, n-1, st.ReuseDetections)
 	assert.EqualValues(t, n-1, logouts.Load())
-	assert.Zero(t, ok.Load())
-	assert.EqualValues(t, n, failed.Load())
+	// The one refresh that won may have its request retried before the
+	// server has processed the reuses that revoke its new token: that
+	// request may succeed; every other fails.
+	assert.LessOrEqual(t, ok.Load(), int32(1))
 	assert.True(t, c.LoggedOut())
 }
 

@@ -53,6 +53,7 @@ type requestRec struct {
 	cancelled  bool // its context was set to be cancelled
 	final      bool // one of the requests after the history settled
 	start, end uint64
+	took       time.Duration // wall time, for a trace of real clocks and servers
 	status     int
 	err        error
 	token      *oauth2.Token // what Token returned
@@ -92,8 +93,9 @@ type storeRec struct {
 
 // lockRec is one store lock taken.
 type lockRec struct {
-	tr  int
-	seq uint64
+	tr   int
+	seq  uint64
+	wait time.Duration // from the call of Lock until it returned
 }
 
 // hookRec is one call of OnLogout.

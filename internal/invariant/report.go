@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 )
 
 // This file holds what a check of a history found, and how it is printed.
@@ -143,7 +144,10 @@ func (w *world) trace(m *model) string {
 		if r.final {
 			final = " (final)"
 		}
-		add(r.start, "T%d request #%d %s%s [%s] ⇒ %s (until %d)", r.tr, r.id, reqNames[r.kind], final, strings.Join(sendsOf[r.id], ", "), out, r.end)
+		add(r.start, "T%d request #%d %s%s [%s] ⇒ %s (until %d, %v)", r.tr, r.id, reqNames[r.kind], final, strings.Join(sendsOf[r.id], ", "), out, r.end, r.took.Round(time.Millisecond))
+	}
+	for _, l := range w.rec.locks {
+		add(l.seq, "T%d store Lock taken after %v", l.tr, l.wait.Round(time.Millisecond))
 	}
 	slices.SortStableFunc(lines, func(a, b line) int {
 		switch {

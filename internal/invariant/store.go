@@ -187,9 +187,10 @@ func (s *faultyStore) Lock(ctx context.Context) (func() error, error) {
 	if _, err := s.before(ctx, "Lock", nil); err != nil {
 		return nil, err
 	}
+	start := time.Now()
 	unlock, err := s.locker.Lock(ctx)
 	if err == nil {
-		l := lockRec{tr: holderOf(ctx), seq: s.w.rec.tick()}
+		l := lockRec{tr: holderOf(ctx), seq: s.w.rec.tick(), wait: time.Since(start)}
 		s.w.rec.add(func() { s.w.rec.locks = append(s.w.rec.locks, l) })
 	}
 	return unlock, err

@@ -325,9 +325,10 @@ func (w *world) request(s reqSpec, final bool) {
 		stop := time.AfterFunc(s.cancel, cancel)
 		defer stop.Stop()
 	}
+	began := time.Now()
 	r.start = w.rec.tick()
 	defer func() {
-		r.end = w.rec.tick()
+		r.end, r.took = w.rec.tick(), time.Since(began)
 		w.rec.add(func() { w.rec.requests = append(w.rec.requests, r) })
 		if r.err != nil {
 			w.rec.leak("request error", r.err.Error())
