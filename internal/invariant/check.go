@@ -67,7 +67,7 @@ func (w *world) check() *result {
 	w.checkBackwards(res, m)
 	w.checkResurrection(res, m)
 	w.checkOnLogout(res)
-	w.checkFinal(res)
+	w.checkFinal(res, m)
 	for _, s := range r.leaks {
 		res.add("leak", "a token showed in a %s", s)
 	}
@@ -413,8 +413,9 @@ func (w *world) checkOnLogout(res *result) {
 
 // checkFinal: after the faults are gone, each Transport serves its request
 // or is logged out, with one refresh at most (the wait for its background
-// refresh included).
-func (w *world) checkFinal(res *result) {
+// refresh included). A second refresh is allowed only where the server
+// ended the session between the two: see revokedBetween.
+func (w *world) checkFinal(res *result, m *model) {
 	finals := []*requestRec{}
 	for _, r := range w.rec.requests {
 		if r.final {
@@ -445,8 +446,27 @@ func (w *world) checkFinal(res *result) {
 		default:
 			res.add("final", "T%d's request after the faults were gone got status %d", r.tr, r.status)
 		}
-		if len(calls) > 1 {
+		if len(calls) > 1 && !revokedBetween(m, r, calls) {
 			res.add("final", "T%d needed %d token requests to serve one request after the faults were gone", r.tr, len(calls))
 		}
 	}
+}
+
+// revokedBetween reports whether the final request r needed its second
+// token request because the server revoked the session after the first:
+// the first rotated the pair and came back, the second was refused for a
+// dead session, r ended logged out, and the model says the server could
+// revoke that lineage at any time from before r began. That is so once an
+// answer was lost for a token that may have been retired: the server may
+// take the abandoned request up late, after the faults were cleared and
+// after this refresh rotated the same token, see it reused, and revoke
+// the lineage (seen in CI: seed 0x16d8552da6f9bb4f).
+func revokedBetween(m *model, r *requestRec, calls []*callRec) bool {
+	if len(calls) != 2 || !errors.Is(r.err, bearer.ErrLoggedOut) {
+		return false
+	}
+	first, second := calls[0], calls[1]
+	p, ok := m.rt[first.rt]
+	return ok && first.delivered && first.rotated() && second.rt == first.newRT &&
+		second.delivered && permanentCodes[second.code] && p.l.dead < r.start
 }
